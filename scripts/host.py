@@ -1,0 +1,219 @@
+"""Run a real ComfyUI server with this pack and talk to it: used by the tests, the demo and bench/.
+
+    with ComfyHost.start(base_dir) as host:
+        outputs = host.run(workflow)        # POST /prompt, wait, return the history outputs
+
+The server is ``main.py --cpu`` from the host set up by ``scripts/setup_host.sh``, on a free
+loopback port, with its own ``--base-directory`` (models, custom_nodes, input, output, user) and
+``OMP_NUM_THREADS=1``. This repo is linked into that base directory's ``custom_nodes/``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = Path(os.environ.get("NOISE_SEARCH_HOST", REPO / ".host"))
+COMFY = HOST / "ComfyUI"
+VENV_PY = HOST / "venv" / "bin" / "python"
+PACK_NAME = "comfyui-noise-search"
+TINY_NAME = "tiny_sd15.safetensors"
+
+
+class HostError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_checkpoint(dest_dir: Path) -> Path:
+    """The tiny SD1.5-layout checkpoint in ``dest_dir`` (built once per builder version, then
+    copied from the host's cache: about 7 s to build, 360 MB)."""
+    builder = REPO / "tests" / "tiny_checkpoint.py"
+    import hashlib
+    tag = hashlib.sha256(builder.read_bytes()).hexdigest()[:12]
+    cached = HOST / "cache" / f"tiny_sd15-{tag}.safetensors"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(VENV_PY), str(builder), str(cached), "--comfy", str(COMFY)], check=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=str(REPO))
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / TINY_NAME
+    if not dest.exists():
+        try:
+            os.link(cached, dest)
+        except OSError:
+            shutil.copyfile(cached, dest)
+    return dest
+
+
+def prepare_base_dir(base: Path, checkpoint: Optional[Path] = None) -> Path:
+    """A ComfyUI base directory with this pack linked in and a checkpoint in models/checkpoints."""
+    for sub in ("custom_nodes", "models/checkpoints", "models/verifiers", "input", "output", "temp", "user"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    link = base / "custom_nodes" / PACK_NAME
+    if not link.exists():
+        link.symlink_to(REPO, target_is_directory=True)
+    if checkpoint is None:
+        tiny_checkpoint(base / "models" / "checkpoints")
+    else:
+        dest = base / "models" / "checkpoints" / Path(checkpoint).name
+        if not dest.exists():
+            dest.symlink_to(Path(checkpoint).resolve())
+    return base
+
+
+class ComfyHost:
+    def __init__(self, base_dir: Path, port: int, proc: subprocess.Popen, log_path: Path):
+        self.base_dir, self.port, self.proc, self.log_path = base_dir, port, proc, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.client_id = uuid.uuid4().hex
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def start(cls, base_dir: Path, port: Optional[int] = None, extra_args=(), timeout: float = 180,
+              env: Optional[Dict[str, str]] = None) -> "ComfyHost":
+        if not (COMFY / "main.py").exists():
+            raise HostError(f"no ComfyUI at {COMFY}: run `bash scripts/setup_host.sh` first")
+        base_dir = Path(base_dir)
+        port = port or free_port()
+        log_path = base_dir / "comfyui.log"
+        e = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1",
+             "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1", **(env or {})}
+        cmd = [str(VENV_PY), str(COMFY / "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+               "--base-directory", str(base_dir), "--disable-auto-launch", *extra_args]
+        log = open(log_path, "w")
+        proc = subprocess.Popen(cmd, cwd=str(COMFY), stdout=log, stderr=subprocess.STDOUT, env=e,
+                                start_new_session=True)
+        host = cls(base_dir, port, proc, log_path)
+        try:
+            host._wait_ready(timeout)
+            host.check_pack_loaded()
+        except BaseException:
+            host.stop()
+            raise
+        return host
+
+    def _wait_ready(self, timeout: float):
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise HostError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            try:
+                self.get("/system_stats", timeout=2)
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        raise HostError(f"ComfyUI not ready after {timeout:.0f} s:\n{self.log()[-4000:]}")
+
+    def check_pack_loaded(self):
+        log = self.log()
+        if "IMPORT FAILED" in log and PACK_NAME in log.split("Import times for custom nodes:")[-1].split("IMPORT FAILED")[-1][:300] \
+                or f"Cannot import {self.base_dir / 'custom_nodes' / PACK_NAME}" in log:
+            raise HostError(f"ComfyUI could not import {PACK_NAME}:\n{log[-6000:]}")
+        info = self.get("/object_info")
+        if not any(k.startswith("NoiseSearch") for k in info):
+            raise HostError(f"no NoiseSearch nodes in /object_info; log:\n{log[-6000:]}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            import signal
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return raw
+
+    def get(self, path: str, timeout: float = 30) -> Any:
+        return self.request("GET", path, timeout=timeout)
+
+    def post(self, path: str, body: Any = None, timeout: float = 30) -> Any:
+        return self.request("POST", path, body if body is not None else {}, timeout=timeout)
+
+    def queue(self, workflow: Dict[str, Any]) -> str:
+        try:
+            r = self.post("/prompt", {"prompt": workflow, "client_id": self.client_id})
+        except urllib.error.HTTPError as e:
+            raise HostError(f"POST /prompt rejected ({e.code}): {e.read().decode(errors='replace')}") from None
+        return r["prompt_id"]
+
+    def wait(self, prompt_id: str, timeout: float = 600) -> Dict[str, Any]:
+        """The history entry of a finished prompt; raises HostError with the server's error
+        message if the prompt failed."""
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            h = self.get(f"/history/{prompt_id}")
+            if h and prompt_id in h:
+                entry = h[prompt_id]
+                st = entry.get("status", {})
+                if st.get("completed") or st.get("status_str") in ("success", "error"):
+                    if st.get("status_str") == "error":
+                        raise HostError(f"prompt {prompt_id} failed: {self.error_message(entry)}")
+                    return entry
+            if self.proc.poll() is not None:
+                raise HostError(f"ComfyUI died while running the prompt:\n{self.log()[-4000:]}")
+            time.sleep(0.25)
+        raise HostError(f"prompt {prompt_id} not finished after {timeout:.0f} s")
+
+    @staticmethod
+    def error_message(entry: Dict[str, Any]) -> str:
+        for kind, data in entry.get("status", {}).get("messages", []):
+            if kind in ("execution_error", "execution_interrupted"):
+                return f"{kind}: {data.get('exception_type', '')}: {data.get('exception_message', '')}".strip()
+        return json.dumps(entry.get("status", {}))[:2000]
+
+    def run(self, workflow: Dict[str, Any], timeout: float = 600) -> Dict[str, Any]:
+        """Queue ``workflow`` (API format), wait, return its outputs by node id."""
+        return self.wait(self.queue(workflow), timeout)["outputs"]
+
+    def view(self, image: Dict[str, str]) -> bytes:
+        q = urllib.parse.urlencode({"filename": image["filename"], "subfolder": image.get("subfolder", ""),
+                                    "type": image.get("type", "output")})
+        with urllib.request.urlopen(f"{self.url}/view?{q}", timeout=30) as r:
+            return r.read()
+
+    def interrupt(self):
+        self.post("/interrupt", {})

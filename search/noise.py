@@ -1,0 +1,69 @@
+"""Noise: seeded draws that match the host, and forward re-noising per parameterisation."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+MASK64 = (1 << 64) - 1
+
+
+def seeded_noise(shape: Sequence[int], seed: int, dtype=torch.float32) -> torch.Tensor:
+    """Unit Gaussian noise of ``shape`` (one latent, batch dim included, usually 1) drawn on the
+    CPU from a generator seeded with ``seed`` — the same draw ComfyUI's KSampler makes for a
+    batch-1 latent with that seed."""
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed) & MASK64)
+    return torch.randn(tuple(shape), dtype=dtype, generator=g, device="cpu")
+
+
+def noise_batch(latent_shape: Sequence[int], seeds: Sequence[int], dtype=torch.float32) -> torch.Tensor:
+    """One latent of noise per seed, stacked: row r equals ``seeded_noise([1, *latent_shape], seeds[r])``."""
+    return torch.cat([seeded_noise([1, *latent_shape], s, dtype) for s in seeds], dim=0)
+
+
+def _mix64(z: int) -> int:
+    """splitmix64's finaliser: a bijection of 64-bit integers that scatters nearby inputs."""
+    z = (z + 0x9E3779B97F4A7C15) & MASK64
+    z ^= z >> 30
+    z = (z * 0xBF58476D1CE4E5B9) & MASK64
+    z ^= z >> 27
+    z = (z * 0x94D049BB133111EB) & MASK64
+    z ^= z >> 31
+    return z
+
+
+def derive_seed(seed: int, *path: int) -> int:
+    """A child seed for ``path`` (e.g. (iteration, candidate)) below ``seed``: deterministic,
+    independent of batch size, and well mixed (splitmix64 steps).
+
+    The seed is mixed before each path element is folded in (and each element is mixed on its
+    own), so neighbouring seeds and paths do not alias: ``derive_seed(s, i)`` and
+    ``derive_seed(s + 1, i - 1)`` are unrelated (a plain running sum would make them equal, and
+    runs with consecutive seeds would then share draws)."""
+    z = _mix64(int(seed) & MASK64)
+    for p in path:
+        z = _mix64(z ^ _mix64((int(p) & MASK64) ^ 0xD1B54A32D192ED03))
+    return z & ((1 << 63) - 1)
+
+
+def renoise(x: torch.Tensor, sigma_a: float, sigma_b: float, eps: torch.Tensor,
+            parameterization: str) -> torch.Tensor:
+    """Forward-noise model-space states ``x`` at ``sigma_a`` to the noisier ``sigma_b``.
+
+    ve   (EPS / V models, x = x0 + sigma*eps):  x_b = x_a + sqrt(sigma_b^2 - sigma_a^2) * eps
+    flow (CONST models, x = (1-sigma)*x0 + sigma*eps):
+         x_b = r * x_a + sqrt(sigma_b^2 - r^2 * sigma_a^2) * eps,   r = (1 - sigma_b) / (1 - sigma_a)
+    Both leave the marginal of x_b exactly that of the forward process at sigma_b.
+    """
+    sa, sb = float(sigma_a), float(sigma_b)
+    if sb < sa:
+        raise ValueError(f"renoise goes to a noisier level: sigma_b={sb} < sigma_a={sa}")
+    if parameterization == "ve":
+        return x + (sb * sb - sa * sa) ** 0.5 * eps
+    if parameterization == "flow":
+        if sa >= 1.0:
+            raise ValueError(f"flow states at sigma_a={sa} >= 1 carry no signal to re-noise")
+        r = (1.0 - sb) / (1.0 - sa)
+        return r * x + max(sb * sb - (r * sa) ** 2, 0.0) ** 0.5 * eps
+    raise ValueError(f"unknown parameterization {parameterization!r} (expected 've' or 'flow')")

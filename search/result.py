@@ -1,0 +1,56 @@
+"""What a search returns: every candidate it scored, the winner, and how to reproduce it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+#: progress callback: receives one event dict per scored candidate (see ``Candidate.event``)
+Progress = Optional[Callable[[Dict[str, Any]], None]]
+
+
+@dataclass
+class Candidate:
+    index: int                 # order in which it was scored
+    score: float
+    nfe: int                   # cumulative NFE spent by the search when this score was known
+    seed: Optional[int] = None  # the seed that reproduces its initial noise (random search)
+    stage: str = "final"       # "final" (scored on a finished sample) or e.g. "path@12", "zo-iter3"
+    parent: Optional[int] = None
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    def event(self, best_score: float, budget: Optional[int]) -> Dict[str, Any]:
+        return {"index": self.index, "score": self.score, "best": best_score, "nfe": self.nfe,
+                "budget": budget, "seed": self.seed, "stage": self.stage}
+
+
+@dataclass
+class SearchResult:
+    algorithm: str
+    best_latent: torch.Tensor           # [1, *latent_shape], state at the end of the schedule
+    best_score: float
+    best_noise: torch.Tensor            # [1, *latent_shape], the winner's initial unit noise
+    best_seed: Optional[int]            # seed whose stock noise is best_noise, when there is one
+    candidates: List[Candidate]
+    nfe: int                            # denoiser evaluations spent, all latents counted
+    verifier_calls: int
+    finals: Optional[torch.Tensor] = None       # [K, *latent_shape] finished samples, when kept
+    final_candidates: List[int] = field(default_factory=list)  # candidate index of each row of finals
+    recipe: Dict[str, Any] = field(default_factory=dict)       # settings + draws that reproduce it
+
+    def report(self) -> Dict[str, Any]:
+        best = max(self.candidates, key=lambda c: c.score) if self.candidates else None
+        return {
+            "algorithm": self.algorithm,
+            "best": {"score": self.best_score, "seed": self.best_seed,
+                     "candidate": best.index if best else None},
+            "totals": {"nfe": self.nfe, "verifier_calls": self.verifier_calls,
+                       "candidates": len(self.candidates)},
+            "candidates": [
+                {"index": c.index, "seed": c.seed, "score": c.score, "nfe": c.nfe, "stage": c.stage,
+                 **({"parent": c.parent} if c.parent is not None else {}), **c.info}
+                for c in self.candidates
+            ],
+            "recipe": self.recipe,
+        }
