@@ -106,6 +106,9 @@ class ComfyDenoiser:
         self.on_step = on_step
         self.nfe = 0
         self.verifier_calls = 0
+        #: latent rows through the diffusion model itself (cond and uncond both count: 2 per NFE
+        #: under CFG), counted by a separate wrapper as a cross-check of ``nfe``
+        self.model_rows = 0
         self.batcher = Batcher(max_batch)
         self._decoded: Dict[bytes, torch.Tensor] = {}
         fn = getattr(sampler, "sampler_function", None)
@@ -152,9 +155,20 @@ class ComfyDenoiser:
             if self.on_step is not None:
                 self.on_step(self, x0)
 
+        rows = [0]
         orig = self.guider.model_options
+        prev_wrapper = orig.get("model_function_wrapper")
+
+        def unet_wrapper(apply_model, args):
+            rows[0] += args["input"].shape[0]
+            if prev_wrapper is not None:
+                return prev_wrapper(apply_model, args)
+            return apply_model(args["input"], args["timestep"], **args["c"])
+
         opts = comfy.model_patcher.create_model_options_clone(orig)
-        self.guider.model_options = comfy.model_patcher.set_model_options_post_cfg_function(opts, count)
+        opts = comfy.model_patcher.set_model_options_post_cfg_function(opts, count)
+        opts["model_function_wrapper"] = unet_wrapper
+        self.guider.model_options = opts
         try:
             device_noise_seed = int(seeds[0]) if len(seeds) else None
             out = self.guider.sample(noise, latent, sampler or self._sampler_for(noise, sigmas, seeds), sigmas,
@@ -162,6 +176,7 @@ class ComfyDenoiser:
         finally:
             self.guider.model_options = orig
             self.nfe += counted[0]
+            self.model_rows += rows[0]
         out = out.to(comfy.model_management.intermediate_device()).float().cpu()
         if x0_at_rel is not None:
             return out, captured["x0"]

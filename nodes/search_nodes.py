@@ -17,6 +17,8 @@ import folder_paths
 import latent_preview
 
 from ..search import RandomSearch
+from ..search.paths import PathsSearch
+from ..search.zero_order import ZeroOrderSearch
 from ..search.noise import noise_batch
 from .comfy_denoiser import ComfyDenoiser
 from . import verifier_runtime
@@ -141,6 +143,7 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
                           "budget": budget_arg, "parameterization": den.parameterization,
                           "verifier": bound.verifier.describe(), "rerender_winner": bool(rerender_winner)}
     report["totals"]["oom_retries"] = den.batcher.oom_retries
+    report["totals"]["model_rows"] = den.model_rows
     report["finals"] = result.final_candidates
     pbar.update_absolute(state["total"], state["total"])
 
@@ -203,6 +206,58 @@ class NoiseSearchRandom:
         if s.n < 1:
             raise ValueError(f"candidates: must be at least 1, got {candidates}")
         return (s,)
+
+
+class NoiseSearchZeroOrder:
+    """Zero-order search: a pivot noise, N neighbours within distance λ, the best neighbour becomes the
+    pivot when it beats it; when none does, restart from a fresh pivot. K iterations (or the budget)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "n_neighbors": ("INT", {"default": 4, "min": 1, "max": 1024, "tooltip": "N: neighbours per iteration"}),
+            "lam": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
+                              "tooltip": "λ: neighbour = sqrt(1-λ²)·pivot + λ·fresh noise (0 = pivot, 1 = fresh)"}),
+            "iterations": ("INT", {"default": 4, "min": 1, "max": 1024, "tooltip": "K: iterations"}),
+        }}
+
+    RETURN_TYPES = (STRATEGY,)
+    RETURN_NAMES = ("strategy",)
+    FUNCTION = "build"
+    CATEGORY = CATEGORY
+
+    def build(self, n_neighbors, lam, iterations):
+        return (ZeroOrderSearch(n_neighbors=int(n_neighbors), lam=float(lam), iterations=int(iterations)),)
+
+
+class NoiseSearchPaths:
+    """Search over paths: N trajectories denoised to `start`; each spawns M copies re-noised forward
+    by Δf steps and denoised back by Δb steps (Δb > Δf), scored on their x0 prediction; the top N go
+    on; repeat to the end; best-of-N at the end. Steps are schedule steps of the sampler."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "n": ("INT", {"default": 4, "min": 1, "max": 1024, "tooltip": "N: paths kept"}),
+            "m": ("INT", {"default": 2, "min": 1, "max": 1024, "tooltip": "M: copies per path per hop"}),
+            "start": ("INT", {"default": 4, "min": 1, "max": 10000,
+                              "tooltip": "first branching point, in sampler steps from pure noise"}),
+            "delta_f": ("INT", {"default": 2, "min": 1, "max": 10000,
+                                "tooltip": "Δf: steps re-noised forward per hop"}),
+            "delta_b": ("INT", {"default": 4, "min": 1, "max": 10000,
+                                "tooltip": "Δb: steps denoised back per hop (must exceed Δf)"}),
+        }}
+
+    RETURN_TYPES = (STRATEGY,)
+    RETURN_NAMES = ("strategy",)
+    FUNCTION = "build"
+    CATEGORY = CATEGORY
+
+    def build(self, n, m, start, delta_f, delta_b):
+        if int(delta_b) <= int(delta_f):
+            raise ValueError(f"delta_b ({delta_b}) must be larger than delta_f ({delta_f}), "
+                             "or the search never reaches the end of the schedule")
+        return (PathsSearch(n=int(n), m=int(m), start=int(start), delta_f=int(delta_f), delta_b=int(delta_b)),)
 
 
 _COMMON_OPTIONAL = {
@@ -329,11 +384,15 @@ NODE_CLASS_MAPPINGS = {
     "NoiseSearchSampler": NoiseSearchSampler,
     "NoiseSearchSamplerAdvanced": NoiseSearchSamplerAdvanced,
     "NoiseSearchRandom": NoiseSearchRandom,
+    "NoiseSearchZeroOrder": NoiseSearchZeroOrder,
+    "NoiseSearchPaths": NoiseSearchPaths,
     "NoiseSearchNoiseCandidates": NoiseSearchNoiseCandidates,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "NoiseSearchSampler": "Noise Search Sampler",
     "NoiseSearchSamplerAdvanced": "Noise Search Sampler (Advanced)",
     "NoiseSearchRandom": "Search Strategy: Random (best-of-N)",
+    "NoiseSearchZeroOrder": "Search Strategy: Zero-Order",
+    "NoiseSearchPaths": "Search Strategy: Search over Paths",
     "NoiseSearchNoiseCandidates": "Noise Candidates (seed + i)",
 }
