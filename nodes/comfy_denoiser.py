@@ -109,6 +109,8 @@ class ComfyDenoiser:
         #: latent rows through the diffusion model itself (cond and uncond both count: 2 per NFE
         #: under CFG), counted by a separate wrapper as a cross-check of ``nfe``
         self.model_rows = 0
+        #: forward FLOPs of one latent row through the diffusion model, measured on the first call
+        self.flops_per_row: Optional[float] = None
         self.batcher = Batcher(max_batch)
         self._decoded: Dict[bytes, torch.Tensor] = {}
         fn = getattr(sampler, "sampler_function", None)
@@ -159,11 +161,21 @@ class ComfyDenoiser:
         orig = self.guider.model_options
         prev_wrapper = orig.get("model_function_wrapper")
 
-        def unet_wrapper(apply_model, args):
-            rows[0] += args["input"].shape[0]
+        def call(apply_model, args):
             if prev_wrapper is not None:
                 return prev_wrapper(apply_model, args)
             return apply_model(args["input"], args["timestep"], **args["c"])
+
+        def unet_wrapper(apply_model, args):
+            n = args["input"].shape[0]
+            rows[0] += n
+            if self.flops_per_row is None:  # once per search: FLOPs of the model in use
+                from torch.utils.flop_counter import FlopCounterMode
+                with FlopCounterMode(display=False) as fc:
+                    out = call(apply_model, args)
+                self.flops_per_row = fc.get_total_flops() / max(1, n)
+                return out
+            return call(apply_model, args)
 
         opts = comfy.model_patcher.create_model_options_clone(orig)
         opts = comfy.model_patcher.set_model_options_post_cfg_function(opts, count)
@@ -228,6 +240,13 @@ class ComfyDenoiser:
         mid_images = self.decode(mid_x0, cache=False) if mid_x0 is not None else None
         self.verifier_calls += x0.shape[0]
         return self.scorer(images, mid_images)
+
+    @property
+    def flops_per_nfe(self) -> Optional[float]:
+        """FLOPs of one denoiser evaluation of one latent (both CFG branches included)."""
+        if self.flops_per_row is None or self.nfe == 0:
+            return None
+        return self.flops_per_row * self.model_rows / self.nfe
 
     def decode(self, latents: torch.Tensor, cache: bool = True) -> torch.Tensor:
         """Decode latents to IMAGE with the VAE the scorer was given (cached per latent)."""

@@ -144,6 +144,7 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
                           "verifier": bound.verifier.describe(), "rerender_winner": bool(rerender_winner)}
     report["totals"]["oom_retries"] = den.batcher.oom_retries
     report["totals"]["model_rows"] = den.model_rows
+    report["totals"].update(verifier_cost(bound.verifier, images, den, result.verifier_calls))
     report["finals"] = result.final_candidates
     pbar.update_absolute(state["total"], state["total"])
 
@@ -154,6 +155,21 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
     noise = SeededNoise(result.best_noise, best_seed)
     return {"ui": {"images": ui_images, "noise_search": [report]},
             "result": (out_latent, images, json.dumps(report), best_seed, noise)}
+
+
+def verifier_cost(verifier, images: torch.Tensor, den: ComfyDenoiser, calls: int) -> Dict[str, Any]:
+    """The verifier's cost in NFE-equivalents: its forward FLOPs per image over the FLOPs of one
+    denoiser evaluation of the model in use (measured on the search's first model call)."""
+    per_nfe = den.flops_per_nfe
+    try:
+        per_image = float(verifier.flops_per_image(int(images.shape[1]), int(images.shape[2])))
+    except Exception as e:  # noqa: BLE001 - a cost estimate must not fail a finished search
+        return {"verifier_nfe_per_image": None, "verifier_cost_error": f"{type(e).__name__}: {e}"}
+    if not per_nfe:
+        return {"verifier_nfe_per_image": None}
+    each = per_image / per_nfe
+    return {"flops_per_nfe": per_nfe, "verifier_flops_per_image": per_image, "verifier_nfe_per_image": each,
+            "verifier_nfe_total": each * calls, "total_nfe_equivalent": den.nfe + each * calls}
 
 
 def _save_previews(images: torch.Tensor) -> List[Dict[str, str]]:

@@ -26,6 +26,9 @@ def _check_report(rep, algorithm):
     assert t["nfe"] > 0 and t["verifier_calls"] == len(rep["candidates"]) > 0
     # cfg 3.0: every denoiser evaluation runs cond and uncond through the UNet, counted separately
     assert t["model_rows"] == 2 * t["nfe"], t
+    # verifier cost in NFE-equivalents: a weight-free verifier costs nothing next to the UNet
+    assert t["flops_per_nfe"] > 1e6 and t["verifier_nfe_per_image"] == 0.0
+    assert t["total_nfe_equivalent"] == pytest.approx(t["nfe"])
     # the winner is the best finished sample (paths also score intermediate x0 predictions)
     finished = [c["score"] for c in rep["candidates"] if not c["stage"].startswith("path@")]
     assert rep["best"]["score"] == pytest.approx(max(finished))
