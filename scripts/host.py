@@ -122,10 +122,12 @@ class ComfyHost:
         raise HostError(f"ComfyUI not ready after {timeout:.0f} s:\n{self.log()[-4000:]}")
 
     def check_pack_loaded(self):
+        """Fail when ComfyUI logged an import failure of this pack, or registered none of its nodes."""
         log = self.log()
-        if "IMPORT FAILED" in log and PACK_NAME in log.split("Import times for custom nodes:")[-1].split("IMPORT FAILED")[-1][:300] \
-                or f"Cannot import {self.base_dir / 'custom_nodes' / PACK_NAME}" in log:
-            raise HostError(f"ComfyUI could not import {PACK_NAME}:\n{log[-6000:]}")
+        for line in log.splitlines():
+            if PACK_NAME in line and ("(IMPORT FAILED)" in line or line.lstrip().startswith("Cannot import")
+                                      or "Cannot import" in line):
+                raise HostError(f"ComfyUI could not import {PACK_NAME}: {line.strip()}\n{log[-6000:]}")
         info = self.get("/object_info")
         if not any(k.startswith("NoiseSearch") for k in info):
             raise HostError(f"no NoiseSearch nodes in /object_info; log:\n{log[-6000:]}")
