@@ -42,7 +42,7 @@ class RandomSearch:
         n = self.n if budget is None else min(self.n, budget // one)
         seeds = [int(seed) + i for i in range(n)]
         batcher = Batcher(max_batch)
-        nfe0 = den.nfe
+        nfe0, vc0 = den.nfe, den.verifier_calls
         finals, scores, candidates = [], [], []
         best = -float("inf")
         # chunk by chunk, so progress (and cancel) happen per model batch
@@ -70,7 +70,7 @@ class RandomSearch:
         return SearchResult(
             algorithm=self.name, best_latent=finals_t[b:b + 1], best_score=float(scores_t[b]),
             best_noise=noise_batch(den.latent_shape, [seeds[b]]), best_seed=seeds[b],
-            candidates=candidates, nfe=den.nfe - nfe0, verifier_calls=n,
+            candidates=candidates, nfe=den.nfe - nfe0, verifier_calls=den.verifier_calls - vc0,
             finals=finals_t, final_candidates=list(range(n)),
             recipe={"algorithm": self.name, "seed": int(seed), "n": n, "seeds": seeds},
         )

@@ -1,0 +1,39 @@
+"""Helpers shared by the search algorithms (private)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import torch
+
+from .batching import Batcher
+from .protocol import Denoiser
+
+
+def last_index(den: Denoiser) -> int:
+    return len(den.sigmas) - 1
+
+
+def trajectory_nfe(den: Denoiser) -> int:
+    """NFE of one full trajectory (noise to finished sample) for one latent."""
+    return int(den.cost(0, last_index(den)))
+
+
+def check_budget(den: Denoiser, budget: Optional[int], who: str) -> None:
+    if budget is None:
+        return
+    one = trajectory_nfe(den)
+    if int(budget) < one:
+        raise ValueError(f"{who}: budget of {budget} NFE is smaller than one trajectory ({one} NFE)")
+
+
+def sample_full(den: Denoiser, batcher: Batcher, noise: torch.Tensor,
+                seeds: Sequence[int]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Denoise unit ``noise`` rows all the way; returns (final states, mid-x0 or None)."""
+    last = last_index(den)
+    seeds = [int(s) for s in seeds]
+    if den.mid_index is not None:
+        mi = den.mid_index
+        x, mid = batcher(lambda z, seeds: den.sample(z, last, seeds, x0_at=mi), noise, seeds=seeds)
+        return x, mid
+    return batcher(lambda z, seeds: den.sample(z, last, seeds), noise, seeds=seeds), None
+
