@@ -321,7 +321,9 @@ class NoiseSearchSampler:
     RETURN_NAMES = ("best_latent", "candidates", "report", "best_seed", "best_noise")
     OUTPUT_TOOLTIPS = ("the winner's latent", "every finished candidate, decoded", "JSON: per candidate seed, "
                        "score, NFE; totals", "seed that reproduces the winner in a plain KSampler (-1: none)",
-                       "the winner's initial noise, for SamplerCustomAdvanced")
+                       "the winner's initial noise, for SamplerCustomAdvanced: reproduces random and zero-order "
+                       "winners; for search over paths it is the root of the winner's lineage (the report's "
+                       "recipe replays the re-noising draws)")
     FUNCTION = "search"
     CATEGORY = CATEGORY
 
