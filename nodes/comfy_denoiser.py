@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
+import weakref
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -50,6 +52,55 @@ SAMPLER_NFE = {
     "dpmpp_sde": (2, True), "dpmpp_sde_gpu": (2, True), "heunpp2": (3, True), "seeds_2": (2, True),
     "seeds_3": (3, True), "exp_heun_2_x0": (2, True), "exp_heun_2_x0_sde": (2, True),
 }
+
+
+#: FLOPs of one latent row through a diffusion model, per model object and input signature
+_FLOPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _flops_key(args) -> tuple:
+    c = args.get("c", {})
+    ctx = c.get("c_crossattn")
+    return (tuple(args["input"].shape[1:]), str(args["input"].dtype),
+            tuple(ctx.shape[1:]) if isinstance(ctx, torch.Tensor) else None)
+
+
+def _split_rows(args, latents: int):
+    """Split one UNet call over ``latents`` latents into per-latent calls.
+
+    ComfyUI concatenates one chunk of all latents per condition (cond, uncond, …), so latent r's rows
+    are r, r + B, r + 2B, … — in the same order a batch-1 sampler puts them. Returns a list of
+    (row index, args) or None when the call has a shape this cannot split exactly (e.g. ControlNet)."""
+    x = args["input"]
+    n = x.shape[0]
+    c = args.get("c", {})
+    if n % latents or "control" in c:
+        return None
+    chunks = n // latents
+    t = args["timestep"]
+    if not isinstance(t, torch.Tensor) or t.shape[0] != n:
+        return None
+    out = []
+    for r in range(latents):
+        idx = torch.tensor([j * latents + r for j in range(chunks)], device=x.device)
+        sub_c = {}
+        for k, v in c.items():
+            if k == "transformer_options":
+                v = dict(v)
+                sig = v.get("sigmas")
+                if isinstance(sig, torch.Tensor) and sig.shape[0] == latents:
+                    v["sigmas"] = sig[r:r + 1]
+                sub_c[k] = v
+            elif isinstance(v, torch.Tensor):
+                if v.shape[0] != n:
+                    return None
+                sub_c[k] = v[idx.to(v.device)]
+            elif v is None or isinstance(v, (int, float, str, bool)):
+                sub_c[k] = v
+            else:
+                return None
+        out.append((idx, {**args, "input": x[idx], "timestep": t[idx.to(t.device)], "c": sub_c}))
+    return out
 
 
 class RowNoiseSampler:
@@ -111,6 +162,12 @@ class ComfyDenoiser:
         self.model_rows = 0
         #: forward FLOPs of one latent row through the diffusion model, measured on the first call
         self.flops_per_row: Optional[float] = None
+        #: run the diffusion model one latent at a time (each with its cond/uncond rows together, the
+        #: exact call a batch-1 sampler makes). On CPU, oneDNN convolutions change their last bits
+        #: with the batch size, and batching buys little there; on GPUs the model runs batched.
+        env = os.environ.get("NOISE_SEARCH_ROW_EXACT", "auto").lower()
+        self.row_exact = (guider.model_patcher.load_device.type == "cpu") if env == "auto" else env in ("1", "true", "on")
+        self.row_exact_fallbacks = 0
         self.batcher = Batcher(max_batch)
         self._decoded: Dict[bytes, torch.Tensor] = {}
         fn = getattr(sampler, "sampler_function", None)
@@ -161,20 +218,42 @@ class ComfyDenoiser:
         orig = self.guider.model_options
         prev_wrapper = orig.get("model_function_wrapper")
 
-        def call(apply_model, args):
+        latents = noise.shape[0]
+
+        def call_one(apply_model, args):
             if prev_wrapper is not None:
                 return prev_wrapper(apply_model, args)
             return apply_model(args["input"], args["timestep"], **args["c"])
 
+        def call(apply_model, args):
+            if not self.row_exact or latents == 1:
+                return call_one(apply_model, args)
+            split = _split_rows(args, latents)
+            if split is None:
+                self.row_exact_fallbacks += 1
+                return call_one(apply_model, args)
+            out = None
+            for idx, sub in split:
+                o = call_one(apply_model, sub)
+                if out is None:
+                    out = o.new_empty((args["input"].shape[0], *o.shape[1:]))
+                out[idx] = o
+            return out
+
         def unet_wrapper(apply_model, args):
             n = args["input"].shape[0]
             rows[0] += n
-            if self.flops_per_row is None:  # once per search: FLOPs of the model in use
-                from torch.utils.flop_counter import FlopCounterMode
-                with FlopCounterMode(display=False) as fc:
-                    out = call(apply_model, args)
-                self.flops_per_row = fc.get_total_flops() / max(1, n)
-                return out
+            if self.flops_per_row is None:  # FLOPs of the model in use, counted once per model and shape
+                key = _flops_key(args)
+                cache = _FLOPS.setdefault(self.guider.model_patcher.model, {})
+                if key not in cache:
+                    from torch.utils.flop_counter import FlopCounterMode
+                    with FlopCounterMode(display=False) as fc:
+                        out = call(apply_model, args)
+                    cache[key] = fc.get_total_flops() / max(1, n)
+                    self.flops_per_row = cache[key]
+                    return out
+                self.flops_per_row = cache[key]
             return call(apply_model, args)
 
         opts = comfy.model_patcher.create_model_options_clone(orig)

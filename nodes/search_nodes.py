@@ -202,6 +202,8 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
                           "verifier": bound.verifier.describe(), "rerender_winner": bool(rerender_winner)}
     report["totals"]["oom_retries"] = den.batcher.oom_retries
     report["totals"]["model_rows"] = den.model_rows
+    report["settings"]["row_exact"] = den.row_exact
+    report["totals"]["row_exact_fallbacks"] = den.row_exact_fallbacks
     report["totals"].update(verifier_cost(bound.verifier, images, den, result.verifier_calls))
     report["finals"] = result.final_candidates
     if joint is not None:

@@ -78,15 +78,17 @@ def test_best_of_n_winner_is_argmax_and_reproduces_in_stock_ksampler(comfy):
     assert torch.equal(ours, theirs)
 
 
-def test_results_identical_for_max_batch_1_and_4(comfy):
+@pytest.mark.parametrize("mb", [3, 8])
+def test_results_identical_for_max_batch_1_3_and_8(comfy, mb):
     outs = []
-    for mb in (1, 4):
-        wf = W.search(W.base(prompt="a blue bird"), 7, W.color_verifier("#2040c0"), candidates=5, max_batch=mb,
+    for mb in (1, mb):
+        wf = W.search(W.base(prompt="a blue bird"), 7, W.color_verifier("#2040c0"), candidates=8, max_batch=mb,
                       prefix=f"mb{mb}")
         outs.append(comfy.run(wf))
     r1, r4 = report(outs[0]), report(outs[1])
     assert [c["score"] for c in r1["candidates"]] == [c["score"] for c in r4["candidates"]]
     assert r1["best"] == r4["best"]
+    assert r1["settings"]["row_exact"] and r1["totals"]["row_exact_fallbacks"] == 0
     assert torch.equal(saved_latent(comfy, outs[0]), saved_latent(comfy, outs[1]))
     for a, b in zip(saved_images(comfy, outs[0], "save_images"), saved_images(comfy, outs[1], "save_images")):
         np.testing.assert_array_equal(a, b)
