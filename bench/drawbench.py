@@ -1,0 +1,282 @@
+"""DrawBench harness: search configurations × DrawBench prompts, scored by held-out verifiers, in
+the layout of the paper's Table 2 (rows = search configuration, columns = Aesthetic, CLIPScore,
+ImageReward).
+
+Every image is made through the ComfyUI API with the pack's own nodes (so what is measured is
+what users run): CheckpointLoaderSimple → CLIPTextEncode → NoiseSearchSampler (search verifier,
+strategy) → VAEDecode(best latent) → SaveImage. The winner is fetched with /view and scored here by
+the evaluation verifiers (the pack's verifier classes, loaded once in this process, on CUDA when
+available). ``N=1`` (no search) is always the first row, the paper's baseline.
+
+Resumable: every finished (prompt, configuration) is a line of ``OUT/results.jsonl``; a rerun skips
+them. ``OUT/table.md`` and ``OUT/summary.json`` are rewritten at the end.
+
+    # a GPU machine with real weights (in ComfyUI's models/checkpoints and models/verifiers or the HF cache)
+    .host/venv/bin/python bench/drawbench.py --url http://127.0.0.1:8188 --checkpoint sd_v1-5.safetensors \\
+        --search-verifier image_reward --configs 1 4 16 zero_order:4x4 paths:4x2 --steps 30 --size 512 --out bench/out/drawbench
+
+    # CPU smoke test on the tiny checkpoint with tiny random-weight evaluation verifiers
+    .host/venv/bin/python bench/drawbench.py --tiny --limit 2 --out bench/out/drawbench_smoke
+
+Search verifiers: sharpness, color, clip, aesthetic, image_reward, ensemble (clip + aesthetic +
+image_reward by average rank). Configurations: ``N`` (random search, N candidates),
+``zero_order:NxK`` (N neighbours, K iterations, λ=0.5), ``paths:NxM`` (N paths, M copies).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import host_common as H  # noqa: E402
+
+PROMPTS = Path(__file__).resolve().parent / "data" / "drawbench.txt"
+EVAL_COLUMNS = ("Aesthetic", "CLIPScore", "ImageReward")
+
+
+def load_prompts(path: Path = PROMPTS) -> List[str]:
+    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+# -- models -------------------------------------------------------------------------------------------
+class Specs:
+    def __init__(self, a):
+        self.clip, self.head, self.aesthetic_clip, self.image_reward = (a.clip_model, a.aesthetic_head,
+                                                                         a.aesthetic_clip or a.clip_model,
+                                                                         a.image_reward_model)
+
+
+def make_tiny_specs(folder: Path, a):
+    """Tiny random-weight CLIP / aesthetic head / ImageReward (tests/tiny_models.py) as local paths."""
+    from tests.tiny_models import make_aesthetic_head, make_clip_dir, make_image_reward_files
+    a.clip_model = make_clip_dir(str(folder / "tiny_clip"))
+    a.aesthetic_head = make_aesthetic_head(str(folder / "tiny_head.pth"), dim=16)
+    a.aesthetic_clip = a.clip_model
+    a.image_reward_model = make_image_reward_files(str(folder / "tiny_ir"))
+
+
+def verifier_node(kind: str, prompt: str, s: Specs) -> Dict:
+    if kind == "sharpness":
+        return {"class_type": "NoiseSearchSharpness", "inputs": {}}
+    if kind == "color":
+        return {"class_type": "NoiseSearchColorTarget", "inputs": {"color": "#c03030"}}
+    # the combos keep the server's default; the *_override strings (paths or hub ids) win
+    if kind == "clip":
+        return {"class_type": "NoiseSearchCLIPScore", "inputs": {"model_override": s.clip, "prompt": prompt,
+                                                                  "clamp_negative": False}}
+    if kind == "aesthetic":
+        return {"class_type": "NoiseSearchAesthetic", "inputs": {"head_override": s.head,
+                                                                  "clip_override": s.aesthetic_clip}}
+    if kind == "image_reward":
+        return {"class_type": "NoiseSearchImageReward", "inputs": {"model_override": s.image_reward,
+                                                                    "prompt": prompt}}
+    raise ValueError(f"unknown search verifier {kind!r}")
+
+
+def with_defaults(info: Dict, node: Dict) -> Dict:
+    """A node with the server's widget defaults for every input not given."""
+    spec = info.get(node["class_type"])
+    if spec is None:
+        raise SystemExit(f"the server has no {node['class_type']} node (is the pack up to date?)")
+    return {"class_type": node["class_type"], "inputs": {**H.default_inputs(spec), **node["inputs"]}}
+
+
+def add_verifier(wf: Dict, info: Dict, kind: str, prompt: str, s: Specs) -> List:
+    """Add the search verifier's node(s) to ``wf``; returns the link to its NS_VERIFIER output."""
+    if kind != "ensemble":
+        wf["verifier"] = with_defaults(info, verifier_node(kind, prompt, s))
+        return ["verifier", 0]
+    for i, k in enumerate(("clip", "aesthetic", "image_reward"), 1):
+        wf[f"v{i}"] = with_defaults(info, verifier_node(k, prompt, s))
+    wf["verifier"] = {"class_type": "NoiseSearchEnsemble", "inputs": {
+        "verifier_1": ["v1", 0], "verifier_2": ["v2", 0], "verifier_3": ["v3", 0], "weight_1": 1.0,
+        "weight_2": 1.0, "weight_3": 1.0}}
+    return ["verifier", 0]
+
+
+def strategy_node(config: str):
+    """(label, strategy node or None, candidates)."""
+    if ":" not in config:
+        n = int(config)
+        return (f"random N={n}" if n > 1 else "no search (N=1)"), None, n
+    kind, arg = config.split(":", 1)
+    a, b = (int(x) for x in arg.lower().split("x"))
+    if kind == "zero_order":
+        return f"zero-order N={a} K={b}", {"class_type": "NoiseSearchZeroOrder",
+                                           "inputs": {"n_neighbors": a, "iterations": b, "lam": 0.5}}, 1
+    if kind == "paths":
+        return f"paths N={a} M={b}", {"class_type": "NoiseSearchPaths", "inputs": {"n": a, "m": b}}, 1
+    raise ValueError(f"unknown configuration {config!r}")
+
+
+def fill_defaults(info: Dict, node: Dict) -> Dict:
+    """A strategy node with the server's widget defaults; only inputs the server knows are kept."""
+    full = with_defaults(info, {"class_type": node["class_type"], "inputs": {}})
+    d = full["inputs"]
+    full["inputs"] = {**d, **{k: v for k, v in node["inputs"].items() if k in d}}
+    return full
+
+
+def build_workflow(info, a, specs: Specs, prompt: str, config: str, seed: int):
+    label, strat, n = strategy_node(config)
+    wf = H.wf_base(a.size, a.size, prompt=prompt, ckpt=a.checkpoint_name, negative=a.negative)
+    link = add_verifier(wf, info, a.search_verifier, prompt, specs)
+    wf["search"] = {"class_type": "NoiseSearchSampler", "inputs": {
+        "model": ["ckpt", 0], "seed": seed, "steps": a.steps, "cfg": a.cfg, "sampler_name": a.sampler,
+        "scheduler": a.scheduler, "positive": ["pos", 0], "negative": ["neg", 0], "latent_image": ["latent", 0],
+        "denoise": 1.0, "vae": ["ckpt", 2], "verifier": link, "candidates": n, "max_batch": a.max_batch,
+        "budget_nfe": 0, "rerender_winner": False}}
+    if strat is not None:
+        if strat["class_type"] == "NoiseSearchPaths":  # node default start=4, kept inside short schedules
+            strat["inputs"]["start"] = max(2, min(4, a.steps - 1))
+        wf["strategy"] = fill_defaults(info, strat)
+        wf["search"]["inputs"]["strategy"] = ["strategy", 0]
+    wf["decode"] = {"class_type": "VAEDecode", "inputs": {"samples": ["search", 0], "vae": ["ckpt", 2]}}
+    wf["save"] = {"class_type": "SaveImage", "inputs": {"images": ["decode", 0], "filename_prefix": "drawbench"}}
+    return label, wf
+
+
+def load_evaluators(specs: Specs, which: List[str]):
+    import torch
+    try:
+        import transformers
+        transformers.logging.set_verbosity_error()
+    except ImportError:
+        pass
+    from verifiers import AestheticScore, CLIPScore, ImageReward
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    ev = {}
+    if "Aesthetic" in which:
+        ev["Aesthetic"] = AestheticScore.from_pretrained(specs.head, clip=specs.aesthetic_clip)
+    if "CLIPScore" in which:
+        ev["CLIPScore"] = CLIPScore.from_pretrained(specs.clip)
+    if "ImageReward" in which:
+        ev["ImageReward"] = ImageReward.from_pretrained(specs.image_reward)
+    for v in ev.values():
+        v.to(dev)
+    return ev
+
+
+def evaluate(evals, png: bytes, prompt: str) -> Dict[str, float]:
+    import numpy as np
+    import torch
+    from PIL import Image
+    img = torch.from_numpy(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype("float32") / 255.0)[None]
+    return {k: float(v.score(img, prompt)[0]) for k, v in evals.items()}
+
+
+def summarize(rows: List[Dict], configs: List[str], columns) -> Dict:
+    out = {}
+    for c in configs:
+        rs = [r for r in rows if r["config"] == c]
+        if not rs:
+            continue
+        out[c] = {"label": rs[0]["label"], "prompts": len(rs),
+                  "mean_nfe": sum(r["nfe"] for r in rs) / len(rs),
+                  "mean_verifier_calls": sum(r["verifier_calls"] for r in rs) / len(rs),
+                  **{k: sum(r["scores"][k] for r in rs) / len(rs) for k in columns}}
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default=None, help="an existing ComfyUI server (else one is started, scripts/host.py)")
+    ap.add_argument("--checkpoint", default=H.CKPT, help="checkpoint: a name in the server's models/checkpoints, "
+                    "or (when the server is started here) a path to link in")
+    ap.add_argument("--search-verifier", default="image_reward",
+                    choices=["sharpness", "color", "clip", "aesthetic", "image_reward", "ensemble"])
+    ap.add_argument("--configs", nargs="+", default=["1", "4", "16"],
+                    help="N | zero_order:NxK | paths:NxM; '1' (no search) is added first when missing")
+    ap.add_argument("--eval", nargs="+", default=list(EVAL_COLUMNS), choices=list(EVAL_COLUMNS),
+                    help="held-out evaluation verifiers (columns)")
+    ap.add_argument("--clip-model", default="openai/clip-vit-large-patch14")
+    ap.add_argument("--aesthetic-head", default="sac+logos+ava1-l14-linearMSE.pth")
+    ap.add_argument("--aesthetic-clip", default=None, help="CLIP for the aesthetic head (default: --clip-model)")
+    ap.add_argument("--image-reward-model", default="THUDM/ImageReward")
+    ap.add_argument("--tiny", action="store_true", help="tiny random-weight evaluation/search verifiers (smoke tests)")
+    ap.add_argument("--limit", type=int, default=None, help="first N prompts only")
+    ap.add_argument("--prompts", type=Path, default=PROMPTS)
+    ap.add_argument("--out", type=Path, default=H.OUT / "drawbench")
+    ap.add_argument("--seed", type=int, default=0, help="base seed; prompt i uses seed + 1000 * i")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--cfg", type=float, default=7.5)
+    ap.add_argument("--sampler", default="euler")
+    ap.add_argument("--scheduler", default="normal")
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--max-batch", type=int, default=4)
+    ap.add_argument("--negative", default="")
+    a = ap.parse_args(argv)
+    if a.tiny and a.steps == 30 and a.size == 512:
+        a.steps, a.size = 3, 64
+    configs = list(dict.fromkeys(["1"] + a.configs))
+    prompts = load_prompts(a.prompts)[: a.limit]
+    a.out.mkdir(parents=True, exist_ok=True)
+    done_path = a.out / "results.jsonl"
+    rows = [json.loads(ln) for ln in done_path.read_text().splitlines() if ln.strip()] if done_path.exists() else []
+    done = {(r["prompt_index"], r["config"]) for r in rows}
+    todo = [(i, c) for i in range(len(prompts)) for c in configs if (i, c) not in done]
+    ckpt_path = Path(a.checkpoint) if Path(a.checkpoint).exists() else None
+    a.checkpoint_name = ckpt_path.name if ckpt_path else a.checkpoint
+
+    tmp = tempfile.TemporaryDirectory(prefix="ns_drawbench_")
+    if a.tiny:
+        make_tiny_specs(Path(tmp.name), a)
+    specs = Specs(a)
+    t0 = time.time()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # a plain counter
+        tqdm = None
+    if todo:
+        evals = load_evaluators(specs, a.eval)
+        with H.comfy_server(url=a.url, checkpoint=ckpt_path, gpu=H.cuda_available() and not a.url) as host, \
+                open(done_path, "a") as f:
+            info = host.get("/object_info")
+            bar = tqdm(total=len(todo), desc="drawbench", unit="img") if tqdm else None
+            for k, (i, c) in enumerate(todo):
+                label, wf = build_workflow(info, a, specs, prompts[i], c, a.seed + 1000 * i)
+                out, secs = H.timed_run(host, wf, timeout=3600)
+                rep = H.search_report(out)
+                png = host.view(out["save"]["images"][0])
+                row = {"prompt_index": i, "prompt": prompts[i], "config": c, "label": label,
+                       "search_verifier": a.search_verifier, "best_seed": rep["best"].get("seed"),
+                       "search_score": rep["best"].get("score"), "nfe": rep["totals"]["nfe"],
+                       "verifier_calls": rep["totals"]["verifier_calls"], "seconds": secs,
+                       "scores": evaluate(evals, png, prompts[i])}
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                rows.append(row)
+                if bar:
+                    bar.update(1)
+                else:
+                    print(f"[{k + 1}/{len(todo)}] prompt {i} {label}: {row['scores']}", flush=True)
+            if bar:
+                bar.close()
+    tmp.cleanup()
+    rows = [r for r in rows if r["prompt_index"] < len(prompts)]
+    summ = summarize(rows, configs, a.eval)
+    table = H.table([[s["label"] + f" ({a.search_verifier})" if c != "1" else s["label"], s["mean_nfe"],
+                      *[s[k] for k in a.eval]] for c, s in summ.items()],
+                    ["search configuration", "NFE / prompt", *a.eval])
+    header = (f"DrawBench, {len(prompts)} prompts, checkpoint {a.checkpoint_name}, {a.size}², {a.sampler} "
+              f"{a.steps} steps, cfg {a.cfg}; search verifier {a.search_verifier}; columns: held-out "
+              "evaluation verifiers (mean over prompts)" + (" — TINY random-weight verifiers: smoke test only"
+                                                            if a.tiny else ""))
+    (a.out / "table.md").write_text(header + "\n\n" + table + "\n")
+    summary = {"header": header, "table": summ, "configs": configs, "eval": a.eval, "prompts": len(prompts),
+               "done": len(rows), "seconds_this_run": time.time() - t0, "command": H.command_line(),
+               "machine": H.machine(), "tiny": a.tiny}
+    (a.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(header + "\n\n" + table)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
