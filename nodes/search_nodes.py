@@ -3,6 +3,8 @@ strategy nodes that configure the algorithm, and a noise-candidates node."""
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import random
 from typing import Any, Dict, List, Optional
@@ -34,10 +36,21 @@ EVENT_DONE = "noise_search.done"
 MID_T = 0.4
 
 
+def finite_json(obj):
+    """``obj`` with non-finite floats as None: JSON has no NaN/Infinity (browsers reject them)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
 def _send(event: str, data: Dict[str, Any]):
     try:
         from server import PromptServer
-        PromptServer.instance.send_sync(event, data)
+        PromptServer.instance.send_sync(event, finite_json(data))
     except Exception:  # noqa: BLE001 - the UI feed must never break a search
         pass
 
@@ -82,7 +95,13 @@ class Scorer:
             s = verifier_runtime.score_images(self.bound, images[r:r + 1],
                                               None if mid_images is None else mid_images[r:r + 1])
             out.append(self._running_rank() if self.rank_based else s)
-        return torch.cat(out)
+        scores = torch.cat(out)
+        bad = ~torch.isfinite(scores)
+        if bad.any():  # a NaN must never win an argmax: non-finite scores rank lowest
+            logging.warning("noise search: verifier %s gave %d non-finite score(s); they rank lowest",
+                            self.bound.verifier.name, int(bad.sum()))
+            scores = torch.where(bad, torch.full_like(scores, -float("inf")), scores)
+        return scores
 
     def _running_rank(self) -> torch.Tensor:
         """A rank ensemble's score while the search runs: the weighted mean, over members, of the
@@ -218,6 +237,7 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
 
     out_latent = {"samples": best_latent}
     ui_images = _save_previews(images)
+    report = finite_json(report)
     _send(EVENT_DONE, {"node": unique_id, "report": report, "images": ui_images})
     best_seed = -1 if result.best_seed is None else int(result.best_seed)
     noise = SeededNoise(result.best_noise, best_seed)

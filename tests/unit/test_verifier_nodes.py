@@ -65,7 +65,9 @@ green = vn.NoiseSearchColorTarget().build("#00ff00")[0]
 assert isinstance(green, rt.BoundVerifier)
 rt.prepare(green)
 s = rt.score_images(green, imgs)
-srt, best, js, bs = vn.NoiseSearchScoreImages().run(imgs, green)
+_o = vn.NoiseSearchScoreImages().run(imgs, green)
+assert _o['ui']['noise_search_scores'][0]['order'] == json.loads(_o['result'][2])['order']
+srt, best, js, bs = _o['result']
 d = json.loads(js)
 assert d["best_index"] == 3 and int(torch.argmax(s)) == 3 and abs(bs - float(s[3])) < 1e-6
 assert torch.equal(best[0], imgs[3]) and torch.equal(srt[0], imgs[3]) and srt.shape == imgs.shape
@@ -101,7 +103,7 @@ rt.prepare(ens)
 for i in range(5):
     rt.score_images(ens, imgs[i:i + 1])
 assert torch.allclose(rt.rerank_history(ens), e5)  # per-image calls, re-ranked jointly = one call
-out = json.loads(vn.NoiseSearchScoreImages().run(imgs, ens)[2])
+out = json.loads(vn.NoiseSearchScoreImages().run(imgs, ens)['result'][2])
 assert set(out["members"]) == {"color_target(#00ff00)", "clipscore(tiny-clip)"}, out["members"].keys()
 
 # self-supervised needs mid images
@@ -111,7 +113,7 @@ try:
     raise AssertionError("no error")
 except ValueError as e:
     assert "mid_images" in str(e)
-assert torch.allclose(vn.NoiseSearchScoreImages().run(imgs, ss, mid_images=imgs)[3] * torch.ones(1), torch.ones(1), atol=1e-5)
+assert torch.allclose(vn.NoiseSearchScoreImages().run(imgs, ss, mid_images=imgs)['result'][3] * torch.ones(1), torch.ones(1), atol=1e-5)
 
 # errors name the bad input
 for call, needle in [

@@ -1,0 +1,430 @@
+// Noise Search: live score chart and candidate gallery on the search nodes.
+//
+// Hooks (public frontend API only):
+//   app.registerExtension({ beforeRegisterNodeDef })  - adds a DOM widget to the search nodes
+//   node.addDOMWidget(name, type, element, options)   - the panel (chart + gallery), not serialized
+//   api.addEventListener("noise_search.progress")     - one event per scored candidate -> chart point
+//   api.addEventListener("noise_search.done")         - report + temp images -> gallery
+//   api.addEventListener("executing")                 - our node starts running -> reset the panel
+//   nodeType.prototype.onExecuted                     - same payload from the history (ui output)
+// Dependency-free: plain DOM + SVG. Stable hooks for tests: data-testid="ns-panel", "ns-chart",
+// "ns-point", "ns-best-line", "ns-summary", "ns-gallery", "ns-candidate", "ns-use-seed",
+// "ns-copy-seed-selected".
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const EXT = "comfyui-noise-search.ui";
+const SEARCH_NODES = new Set(["NoiseSearchSampler", "NoiseSearchSamplerAdvanced"]);
+const SVG = "http://www.w3.org/2000/svg";
+const CHART_H = 150;
+const GALLERY_H = 196;
+const HEADER_H = 54;
+const SEED_WIDGETS = ["seed", "noise_seed"];
+
+// -- small helpers -------------------------------------------------------------------------------
+function el(tag, attrs = {}, children = []) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") e.textContent = v;
+    else if (k === "style") Object.assign(e.style, v);
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.appendChild(c);
+  return e;
+}
+
+function svg(tag, attrs = {}) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
+
+function fmt(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return "–";
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-3 || a >= 1e4)) return x.toExponential(2);
+  return x.toFixed(a < 1 ? 4 : a < 100 ? 3 : 1);
+}
+
+function viewUrl(img) {
+  const q = new URLSearchParams({ filename: img.filename, subfolder: img.subfolder ?? "", type: img.type ?? "temp" });
+  return api.apiURL(`/view?${q.toString()}`);
+}
+
+function injectStyle() {
+  if (document.getElementById("ns-style")) return;
+  const css = `
+.ns-panel{box-sizing:border-box;display:flex;flex-direction:column;gap:4px;width:100%;height:100%;
+  font:11px/1.3 sans-serif;color:var(--input-text,#ddd);overflow:hidden;padding:2px 0}
+.ns-summary{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;opacity:.9}
+.ns-actions{display:flex;gap:4px;flex-wrap:wrap}
+.ns-actions button{font:11px sans-serif;padding:2px 6px;border-radius:4px;cursor:pointer;
+  background:var(--comfy-input-bg,#222);color:var(--input-text,#ddd);border:1px solid var(--border-color,#555)}
+.ns-actions button:disabled{opacity:.45;cursor:default}
+.ns-chart{width:100%;height:${CHART_H}px;flex:0 0 auto;background:var(--comfy-input-bg,#1b1b1b);border-radius:4px}
+.ns-chart text{fill:var(--input-text,#bbb);font:9px sans-serif}
+.ns-gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(74px,1fr));gap:4px;overflow-y:auto;
+  flex:1 1 auto;min-height:0;align-content:start}
+.ns-gallery:empty{display:none}
+.ns-candidate{position:relative;border:2px solid transparent;border-radius:4px;background:#0003;cursor:pointer}
+.ns-candidate img{display:block;width:100%;aspect-ratio:1/1;object-fit:cover;border-radius:2px}
+.ns-candidate .ns-cap{font-size:10px;padding:1px 2px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.ns-candidate.ns-winner{border-color:#f5c542}
+.ns-candidate .ns-badge{position:absolute;top:2px;left:2px;background:#f5c542;color:#000;font-weight:bold;
+  border-radius:3px;padding:0 3px;font-size:10px}
+.ns-candidate.ns-selected{outline:2px solid #4aa3ff}
+`;
+  document.head.appendChild(el("style", { id: "ns-style", text: css }));
+}
+
+// -- the panel -----------------------------------------------------------------------------------
+class SearchPanel {
+  constructor(node) {
+    this.node = node;
+    this.points = [];
+    this.report = null;
+    this.images = [];
+    this.budget = null;
+    this.selected = null; // candidate index chosen in the gallery (default: the winner)
+
+    this.summary = el("div", { class: "ns-summary", "data-testid": "ns-summary", text: "Noise search: not run yet" });
+    this.chart = svg("svg", { class: "ns-chart", "data-testid": "ns-chart", preserveAspectRatio: "none" });
+    this.useSeed = el("button", {
+      "data-testid": "ns-use-seed", text: "Use seed ↺", disabled: "",
+      title: "copy the selected (default: winning) seed into this search's seed (its Random Noise node for the advanced sampler) and set it to fixed",
+      onclick: (e) => { e.stopPropagation(); this.copySeed(false); },
+    });
+    this.copySelected = el("button", {
+      "data-testid": "ns-copy-seed-selected", text: "Seed → selected KSampler", disabled: "",
+      title: "copy the selected (default: winning) seed into the selected KSampler / Random Noise nodes and set them to fixed",
+      onclick: (e) => { e.stopPropagation(); this.copySeed(true); },
+    });
+    this.actions = el("div", { class: "ns-actions" }, [this.useSeed, this.copySelected]);
+    this.gallery = el("div", { class: "ns-gallery", "data-testid": "ns-gallery" });
+    this.root = el("div", { class: "ns-panel", "data-testid": "ns-panel" },
+      [this.summary, this.chart, this.actions, this.gallery]);
+    // keep wheel scrolling inside the gallery instead of zooming the canvas
+    this.gallery.addEventListener("wheel", (e) => e.stopPropagation(), { passive: true });
+    this.drawChart();
+  }
+
+  get nodeId() { return String(this.node.id); }
+
+  reset() {
+    this.points = [];
+    this.report = null;
+    this.images = [];
+    this.budget = null;
+    this.selected = null;
+    this.root.dataset.state = "running";
+    this.gallery.replaceChildren();
+    this.summary.textContent = "Noise search: running…";
+    this.useSeed.disabled = this.copySelected.disabled = true;
+    this.drawChart();
+    this.resize();
+  }
+
+  onProgress(d) {
+    if (this.report) this.reset(); // a new run that we did not see start
+    this.points.push({ index: d.index, score: d.score, best: d.best, nfe: d.nfe, seed: d.seed, stage: d.stage });
+    if (d.budget) this.budget = d.budget;
+    this.root.dataset.state = "running";
+    const last = this.points[this.points.length - 1];
+    this.summary.textContent = `running · ${this.points.length} scored · NFE ${last.nfe}` +
+      `${this.budget ? "/" + this.budget : ""} · best ${fmt(last.best)}`;
+    this.drawChart();
+  }
+
+  onDone(report, images) {
+    if (!report) return;
+    if (this.report && this.report === report) return;
+    this.report = report;
+    this.images = images ?? [];
+    if (!this.points.length && Array.isArray(report.candidates)) {
+      // not watched live (page reloaded, another tab queued it): rebuild the curve from the report
+      let best = -Infinity;
+      for (const c of report.candidates) {
+        best = Math.max(best, c.score);
+        this.points.push({ index: c.index, score: c.score, best, nfe: c.nfe, seed: c.seed, stage: c.stage });
+      }
+    }
+    if (!this.budget && report.settings?.budget) this.budget = report.settings.budget;
+    this.selected = report.best?.candidate ?? null;
+    this.root.dataset.state = "done";
+    const b = report.best ?? {};
+    const t = report.totals ?? {};
+    this.runSummary = `${report.algorithm ?? "search"} · ${t.candidates ?? this.points.length} scored · ` +
+      `NFE ${t.nfe ?? "?"} · best ${fmt(b.score)}` + (b.seed !== null && b.seed !== undefined ? ` (seed ${b.seed})` : "");
+    this.summary.textContent = this.runSummary;
+    this.drawChart();
+    this.drawGallery();
+    this.updateButtons();
+    this.resize();
+  }
+
+  candidate(index) {
+    return this.report?.candidates?.find((c) => c.index === index);
+  }
+
+  selectedSeed() {
+    const c = this.selected !== null ? this.candidate(this.selected) : null;
+    if (c && c.seed !== null && c.seed !== undefined) return c.seed;
+    if (this.selected === null || this.selected === this.report?.best?.candidate) {
+      const s = this.report?.best?.seed;
+      return s === undefined ? null : s;
+    }
+    return null;
+  }
+
+  updateButtons() {
+    const s = this.selectedSeed();
+    const ok = s !== null && s >= 0;
+    this.useSeed.disabled = this.copySelected.disabled = !ok;
+    this.useSeed.textContent = ok ? `Use seed ${s}` : "Use seed";
+    if (!ok) this.useSeed.title = "this candidate has no seed (not plain seeded noise): use the best_noise output";
+  }
+
+  // -- chart -----------------------------------------------------------------------------------
+  drawChart() {
+    const W = 300, H = CHART_H, L = 36, R = 8, T = 8, B = 16;
+    const c = this.chart;
+    c.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    c.replaceChildren();
+    const pts = this.points.filter((p) => Number.isFinite(p.score));
+    const xmax = Math.max(1, this.budget ?? 0, ...pts.map((p) => p.nfe));
+    let ymin = Math.min(...pts.map((p) => p.score));
+    let ymax = Math.max(...pts.map((p) => p.score));
+    if (!pts.length) { ymin = 0; ymax = 1; }
+    if (ymax - ymin < 1e-9) { ymin -= 0.5; ymax += 0.5; }
+    const pad = (ymax - ymin) * 0.08;
+    ymin -= pad; ymax += pad;
+    const x = (v) => L + (W - L - R) * (v / xmax);
+    const y = (v) => T + (H - T - B) * (1 - (v - ymin) / (ymax - ymin));
+    c.appendChild(svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "none", stroke: "#555", "stroke-width": 0.5 }));
+    const label = (tx, ty, s, anchor = "end") => {
+      const t = svg("text", { x: tx, y: ty, "text-anchor": anchor });
+      t.textContent = s;
+      c.appendChild(t);
+    };
+    label(L - 3, T + 7, fmt(ymax));
+    label(L - 3, H - B, fmt(ymin));
+    label(L, H - 4, "0", "start");
+    label(W - R, H - 4, `${xmax} NFE`);
+    label(L + (W - L - R) / 2, H - 4, "score vs NFE", "middle");
+    if (!pts.length) return;
+    // best so far: a step line
+    let d = "";
+    let prev = null;
+    for (const p of pts) {
+      const b = Number.isFinite(p.best) ? p.best : p.score;
+      if (prev === null) d += `M${x(0).toFixed(1)},${y(b).toFixed(1)}`;
+      else d += `H${x(p.nfe).toFixed(1)}V${y(b).toFixed(1)}`;
+      prev = b;
+    }
+    d += `H${x(Math.max(...pts.map((p) => p.nfe))).toFixed(1)}`;
+    c.appendChild(svg("path", { d, fill: "none", stroke: "#f5c542", "stroke-width": 1.5, "data-testid": "ns-best-line", "vector-effect": "non-scaling-stroke" }));
+    const winner = this.report?.best?.candidate;
+    for (const p of pts) {
+      const final = !p.stage || p.stage === "final";
+      const isW = winner !== undefined && winner !== null && p.index === winner;
+      const dot = svg("circle", {
+        cx: x(p.nfe).toFixed(1), cy: y(p.score).toFixed(1), r: isW ? 4 : 2.6,
+        fill: isW ? "#f5c542" : final ? "#4aa3ff" : "#9a7bff", stroke: isW ? "#000" : "none",
+        "data-testid": "ns-point", "data-index": p.index, "data-nfe": p.nfe, "data-score": p.score,
+      });
+      const title = svg("title");
+      title.textContent = `#${p.index} ${p.stage ?? ""} score ${fmt(p.score)} · NFE ${p.nfe}` +
+        (p.seed !== null && p.seed !== undefined ? ` · seed ${p.seed}` : "");
+      dot.appendChild(title);
+      c.appendChild(dot);
+    }
+  }
+
+  // -- gallery ---------------------------------------------------------------------------------
+  drawGallery() {
+    const r = this.report;
+    const finals = Array.isArray(r?.finals) && r.finals.length === this.images.length
+      ? r.finals : this.images.map((_, i) => (r?.candidates?.[i]?.index ?? i));
+    const items = this.images.map((img, i) => {
+      const idx = finals[i];
+      const c = this.candidate(idx) ?? {};
+      const isW = idx === r?.best?.candidate;
+      // rank ensembles pick the winner by joint average rank over the finished samples
+      const shown = c.joint_rank ?? c.score;
+      const item = el("div", {
+        class: "ns-candidate" + (isW ? " ns-winner" : "") + (idx === this.selected ? " ns-selected" : ""),
+        "data-testid": "ns-candidate", "data-index": idx, "data-winner": String(isW),
+        "data-seed": c.seed ?? "", "data-score": shown ?? "",
+        title: `candidate #${idx}${c.stage ? " (" + c.stage + ")" : ""}\nscore ${fmt(c.score)}` +
+          (c.joint_rank !== undefined ? `\njoint rank ${fmt(c.joint_rank)}` : "") + `\nseed ${c.seed ?? "–"}` +
+          "\nclick: select (the seed buttons use the selection)",
+        onclick: (e) => { e.stopPropagation(); this.select(idx); },
+      }, [
+        el("img", { src: viewUrl(img), loading: "lazy", alt: `candidate ${idx}`, draggable: "false" }),
+        el("div", { class: "ns-cap", text: `${c.joint_rank !== undefined ? "rank " : ""}${fmt(shown)} · ${c.seed ?? "–"}` }),
+      ]);
+      if (isW) item.appendChild(el("span", { class: "ns-badge", text: "★ best" }));
+      return item;
+    });
+    // winner first, then by score
+    items.sort((a, b) => (b.dataset.winner === "true") - (a.dataset.winner === "true") ||
+      (parseFloat(b.dataset.score) || -Infinity) - (parseFloat(a.dataset.score) || -Infinity));
+    this.gallery.replaceChildren(...items);
+  }
+
+  select(idx) {
+    this.selected = idx;
+    for (const it of this.gallery.children) it.classList.toggle("ns-selected", Number(it.dataset.index) === idx);
+    this.updateButtons();
+  }
+
+  // -- seed copy -------------------------------------------------------------------------------
+  copySeed(toSelected) {
+    const seed = this.selectedSeed();
+    if (seed === null || seed < 0) return;
+    const targets = toSelected ? selectedSeedNodes(this.node) : [seedHolder(this.node)].filter(Boolean);
+    if (!targets.length) {
+      this.summary.textContent = toSelected ? "select a KSampler (or Random Noise) node first" : "no seed widget to copy into";
+      return;
+    }
+    for (const n of targets) setSeed(n, seed);
+    this.summary.textContent = `seed ${seed} → ${targets.map((n) => n.title || n.type).join(", ")}`;
+    clearTimeout(this._restore);
+    this._restore = setTimeout(() => { if (this.report) this.summary.textContent = this.runSummary; }, 1500);
+    app.graph.setDirtyCanvas(true, true);
+  }
+
+  // -- size ------------------------------------------------------------------------------------
+  height() {
+    return HEADER_H + CHART_H + (this.images.length ? GALLERY_H : 0);
+  }
+
+  resize() {
+    const n = this.node;
+    if (!n?.size || typeof n.computeSize !== "function") return;
+    const need = n.computeSize();
+    if (n.size[1] < need[1] || n.size[0] < need[0]) n.setSize([Math.max(n.size[0], need[0]), Math.max(n.size[1], need[1])]);
+    n.setDirtyCanvas?.(true, true);
+  }
+}
+
+function seedWidget(node) {
+  return node?.widgets?.find((w) => SEED_WIDGETS.includes(w.name));
+}
+
+function setSeed(node, seed) {
+  const w = seedWidget(node);
+  if (!w) return;
+  w.value = seed;
+  w.callback?.(seed);
+  const ctl = node.widgets.find((x) => x.name === "control_after_generate" || x.name === "control_before_generate") ??
+    w.linkedWidgets?.find((x) => x.name?.startsWith("control_"));
+  if (ctl && ctl.value !== "fixed") { ctl.value = "fixed"; ctl.callback?.("fixed"); }
+}
+
+/** The node whose seed drives this search: itself (KSampler-style) or its Random Noise input. */
+function seedHolder(node) {
+  if (seedWidget(node)) return node;
+  const slot = node.inputs?.findIndex((i) => i.name === "noise");
+  if (slot === undefined || slot < 0) return null;
+  const src = node.getInputNode?.(slot);
+  return seedWidget(src) ? src : null;
+}
+
+function selectedSeedNodes(self) {
+  const sel = Object.values(app.canvas?.selected_nodes ?? {});
+  return sel.filter((n) => n !== self && seedWidget(n));
+}
+
+// -- routing events to panels ----------------------------------------------------------------
+function nodeByExecutionId(id) {
+  if (id === null || id === undefined) return null;
+  const parts = String(id).split(":");
+  let graph = app.graph;
+  let node = null;
+  for (const [i, p] of parts.entries()) {
+    node = graph?.getNodeById?.(p) ?? graph?.getNodeById?.(Number(p));
+    if (!node) return null;
+    if (i < parts.length - 1) graph = node.subgraph;
+  }
+  return node;
+}
+
+function panelFor(id) {
+  return nodeByExecutionId(id)?.__nsPanel ?? null;
+}
+
+// example_workflows/ holds each example twice: NAME.json (UI format, a template) and
+// NAME.api.json (API format, for scripts and tests). The server lists every *.json of the folder as
+// a template; the API twins cannot be opened from the templates browser, so list only NAME.json.
+const PACK_FOLDER = decodeURIComponent(new URL(import.meta.url).pathname.split("/").slice(-2, -1)[0] ?? "");
+
+function hideApiTwins() {
+  const orig = api.getWorkflowTemplates;
+  if (typeof orig !== "function" || orig.__nsFiltered) return;
+  const filtered = async function (...args) {
+    const res = await orig.apply(this, args);
+    try {
+      if (res && Array.isArray(res[PACK_FOLDER])) res[PACK_FOLDER] = res[PACK_FOLDER].filter((n) => !n.endsWith(".api"));
+    } catch (e) { /* leave the list as it is */ }
+    return res;
+  };
+  filtered.__nsFiltered = true;
+  api.getWorkflowTemplates = filtered;
+}
+hideApiTwins();
+
+app.registerExtension({
+  name: EXT,
+
+  async setup() {
+    injectStyle();
+    api.addEventListener("noise_search.progress", ({ detail }) => {
+      try { panelFor(detail?.node)?.onProgress(detail); } catch (e) { console.warn("[noise search] progress", e); }
+    });
+    api.addEventListener("noise_search.done", ({ detail }) => {
+      try { panelFor(detail?.node)?.onDone(detail.report, detail.images); } catch (e) { console.warn("[noise search] done", e); }
+    });
+    api.addEventListener("executing", ({ detail }) => {
+      const id = typeof detail === "object" && detail !== null ? detail.node : detail;
+      panelFor(id)?.reset();
+    });
+  },
+
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!SEARCH_NODES.has(nodeData?.name)) return;
+    injectStyle();
+
+    const onNodeCreated = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function () {
+      const r = onNodeCreated?.apply(this, arguments);
+      const panel = new SearchPanel(this);
+      this.__nsPanel = panel;
+      const widget = this.addDOMWidget("noise_search_panel", "noise_search", panel.root, {
+        serialize: false,
+        hideOnZoom: false,
+        getMinHeight: () => panel.height(),
+        getMaxHeight: () => panel.height() + 400,
+      });
+      widget.serialize = false; // not part of widgets_values in saved workflows
+      this.setSize([Math.max(this.size[0], 340), this.computeSize()[1]]);
+      return r;
+    };
+
+    // the candidates are shown in our gallery, with scores: skip the stock image preview
+    nodeType.prototype.onDrawBackground = function () {};
+
+    const onExecuted = nodeType.prototype.onExecuted;
+    nodeType.prototype.onExecuted = function (message) {
+      const r = onExecuted?.apply(this, arguments);
+      try {
+        const rep = message?.noise_search?.[0];
+        if (rep) this.__nsPanel?.onDone(typeof rep === "string" ? JSON.parse(rep) : rep, message.images);
+      } catch (e) {
+        console.warn("[noise search] executed", e);
+      }
+      return r;
+    };
+  },
+});
