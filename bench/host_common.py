@@ -147,29 +147,6 @@ def cuda_available() -> bool:
         return False
 
 
-def start_gpu_host(base_dir: Path, extra_args=(), timeout: float = 300, env=None):
-    """Like ``scripts.host.ComfyHost.start`` but without ``--cpu`` (ComfyUI picks the GPU; the
-    ``--highvram``/``--novram`` flags are only accepted then). Used where CUDA exists."""
-    import subprocess
-    from scripts import host as SH
-    port = SH.free_port()
-    log_path = Path(base_dir) / "comfyui.log"
-    e = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-         "DO_NOT_TRACK": "1", **(env or {})}
-    cmd = [str(SH.VENV_PY), str(SH.COMFY / "main.py"), "--listen", "127.0.0.1", "--port", str(port),
-           "--base-directory", str(base_dir), "--disable-auto-launch", *extra_args]
-    proc = subprocess.Popen(cmd, cwd=str(SH.COMFY), stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=e,
-                            start_new_session=True)
-    host = SH.ComfyHost(Path(base_dir), port, proc, log_path)
-    try:
-        host._wait_ready(timeout)
-        host.check_pack_loaded()
-    except BaseException:
-        host.stop()
-        raise
-    return host
-
-
 @contextmanager
 def comfy_server(extra_args: Iterable[str] = (), url: Optional[str] = None, base: Optional[Path] = None,
                  env: Optional[Dict[str, str]] = None, checkpoint: Optional[Path] = None, gpu: bool = False):
@@ -185,10 +162,8 @@ def comfy_server(extra_args: Iterable[str] = (), url: Optional[str] = None, base
         tmp = tempfile.TemporaryDirectory(prefix="ns_bench_")
         base = Path(tmp.name)
     prepare_base_dir(Path(base), checkpoint)
-    if gpu:
-        host = start_gpu_host(Path(base), extra_args=list(extra_args), env=env)
-    else:
-        host = ComfyHost.start(Path(base), extra_args=list(extra_args), env=env)
+    host = ComfyHost.start(Path(base), extra_args=list(extra_args), env=env, cpu=not gpu,
+                           timeout=300 if gpu else 180)
     try:
         yield host
     finally:

@@ -87,16 +87,18 @@ class ComfyHost:
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def start(cls, base_dir: Path, port: Optional[int] = None, extra_args=(), timeout: float = 180,
-              env: Optional[Dict[str, str]] = None) -> "ComfyHost":
+              env: Optional[Dict[str, str]] = None, cpu: bool = True) -> "ComfyHost":
+        """Start the server. ``cpu=False`` leaves out ``--cpu`` and the one-thread setting, so ComfyUI
+        uses the GPU (and accepts its --highvram / --novram flags)."""
         if not (COMFY / "main.py").exists():
             raise HostError(f"no ComfyUI at {COMFY}: run `bash scripts/setup_host.sh` first")
         base_dir = Path(base_dir)
         port = port or free_port()
         log_path = base_dir / "comfyui.log"
-        e = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1",
-             "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1", **(env or {})}
-        cmd = [str(VENV_PY), str(COMFY / "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-               "--base-directory", str(base_dir), "--disable-auto-launch", *extra_args]
+        e = {**os.environ, **({"OMP_NUM_THREADS": "1"} if cpu else {}), "PYTHONUNBUFFERED": "1",
+             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1", **(env or {})}
+        cmd = [str(VENV_PY), str(COMFY / "main.py"), *(["--cpu"] if cpu else []), "--listen", "127.0.0.1",
+               "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch", *extra_args]
         log = open(log_path, "w")
         proc = subprocess.Popen(cmd, cwd=str(COMFY), stdout=log, stderr=subprocess.STDOUT, env=e,
                                 start_new_session=True)
