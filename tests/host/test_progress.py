@@ -1,6 +1,7 @@
 """Progress as a user sees it: ComfyUI's progress bar runs over the search's NFE budget with latent
 previews, and our per-candidate events feed the UI — read from the server's own websocket."""
 import asyncio
+import concurrent.futures
 import json
 
 import aiohttp
@@ -46,7 +47,9 @@ def test_progress_bar_counts_nfe_with_previews_and_candidate_events(comfy_previe
     comfy = comfy_previews
     wf = W.search(W.base(prompt="progress test"), 90, W.color_verifier(), steps=4, candidates=3, max_batch=2,
                   prefix="progress")
-    msgs, previews = asyncio.run(_watch(comfy, wf))
+    # on a thread of its own: the browser tests' Playwright may leave an event loop on this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        msgs, previews = pool.submit(lambda: asyncio.run(_watch(comfy, wf))).result()
     bars = [m["data"] for m in msgs if m["type"] == "progress" and m["data"].get("node") == "search"]
     assert bars, "no progress messages from the search node"
     assert all(b["max"] == 3 * 4 for b in bars), "the bar runs over the planned NFE budget"
