@@ -26,7 +26,7 @@ def ui_host(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def browser():
-    pw = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as pw  # a dev requirement: missing it must fail, not skip
     from scripts.make_ui_workflows import CHROMIUM, launch_browser
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set $CHROMIUM)")
