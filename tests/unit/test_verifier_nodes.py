@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COMFY = Path(os.environ.get("NOISE_SEARCH_HOST", ROOT / ".host")) / "ComfyUI"
+from scripts.host import COMFY  # noqa: E402  (the core chosen by NOISE_SEARCH_CORE)
 
 pytestmark = pytest.mark.skipif(not (COMFY / "comfy" / "model_management.py").exists(),
                                 reason=f"host ComfyUI not installed at {COMFY} (run scripts/setup_host.sh)")
