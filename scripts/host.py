@@ -122,6 +122,8 @@ class ComfyHost:
              "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1", **(env or {})}
         cmd = [str(VENV_PY), str(COMFY / "main.py"), *(["--cpu"] if cpu else []), "--listen", "127.0.0.1",
                "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch",
+               # the database beside the rest of this server's state (its default is inside the core)
+               "--database-url", f"sqlite:///{(base_dir / 'user' / 'comfyui.db').resolve()}",
                *frontend_args(), *extra_args]
         log = open(log_path, "w")
         proc = subprocess.Popen(cmd, cwd=str(COMFY), stdout=log, stderr=subprocess.STDOUT, env=e,
