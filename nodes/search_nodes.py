@@ -213,6 +213,10 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
         # the winner alone at batch 1: the exact call a stock KSampler makes for that seed
         best_latent = den.sample(noise_batch(den.latent_shape, [result.best_seed]), len(den.sigmas) - 1,
                                  [result.best_seed])
+    if not torch.isfinite(best_latent).all():  # never hand a NaN latent on as a success
+        raise RuntimeError("noise search: the winning latent holds NaN or inf values, so there is no valid result. "
+                           "The model gave non-finite values for every candidate: check the model and its weight "
+                           "dtype, the sampler and sigmas, and the strategy settings")
     finals = result.finals if result.finals is not None else best_latent
     images = den.decode(finals)
     report = result.report()
