@@ -282,7 +282,8 @@ class ComfyDenoiser:
         if end <= start:
             raise ValueError(f"denoise: end index {end} must be after start {start}")
         sig = self.sigmas[start: end + 1]
-        return self._run(torch.zeros_like(x), x, sig, seeds, None if x0_at is None else x0_at - start)
+        noise, latent = self._sampler_inputs(x, start)
+        return self._run(noise, latent, sig, seeds, None if x0_at is None else x0_at - start)
 
     def predict_x0(self, x, index):
         last = len(self.sigmas) - 1
@@ -293,6 +294,18 @@ class ComfyDenoiser:
         return self.batcher(lambda z: self._run(torch.zeros_like(z), z, sig, [0] * z.shape[0], None, sampler=euler), x)
 
     # -- conversions ----------------------------------------------------------------------------
+    def _pure_noise(self, index) -> bool:
+        """A flow state at sigma = 1 is pure noise: ComfyUI's stored form, x / (1 - sigma), does
+        not exist there, so such a state is kept as the unit noise itself (what ``sample`` takes)."""
+        return self.parameterization == "flow" and float(self.sigmas[index]) >= 1.0
+
+    def _sampler_inputs(self, x, index):
+        """(noise, latent_image) for ``guider.sample`` to continue states ``x`` from ``index``: the
+        host's ``noise_scaling`` rebuilds the model-space state from them."""
+        if self._pure_noise(index):  # at sigma = 1 the host takes the state as the noise, as in sample
+            return x, self.latent_image.expand(x.shape[0], *self.latent_shape).contiguous()
+        return torch.zeros_like(x), x
+
     def _to_model(self, x, sigma):
         s = torch.tensor([float(sigma)])
         z = self.latent_format.process_in(x)
@@ -305,7 +318,8 @@ class ComfyDenoiser:
     def renoise(self, x, start, end, eps):
         sa, sb = float(self.sigmas[start]), float(self.sigmas[end])
         xm = self._to_model(x, sa)
-        return self._from_model(renoise_model_space(xm, sa, sb, eps, self.parameterization), sb)
+        xb = renoise_model_space(xm, sa, sb, eps, self.parameterization)
+        return xb if self._pure_noise(end) else self._from_model(xb, sb)
 
     # -- scoring --------------------------------------------------------------------------------
     @staticmethod

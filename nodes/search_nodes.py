@@ -2,6 +2,7 @@
 strategy nodes that configure the algorithm, and a noise-candidates node."""
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -171,7 +172,10 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
                          "from one latent, so give it a batch of 1 (e.g. Empty Latent Image with batch_size 1)")
     if latent.get("noise_mask") is not None:
         raise ValueError("latent_image: has a noise mask (inpainting), which the search does not support yet")
-    samples = comfy.sample.fix_empty_latent_channels(guider.model_patcher, samples)
+    # the stock samplers' call: the latent's downscale ratios, where the host takes them (0.3.75 does not)
+    fix_args = [latent.get(k) for k in ("downscale_ratio_spacial", "downscale_ratio_temporal")
+                if k in inspect.signature(comfy.sample.fix_empty_latent_channels).parameters]
+    samples = comfy.sample.fix_empty_latent_channels(guider.model_patcher, samples, *fix_args)
     if strategy is None:
         raise ValueError("strategy: connect a strategy node or set candidates")
     if max_batch < 1:
@@ -213,6 +217,10 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
         # the winner alone at batch 1: the exact call a stock KSampler makes for that seed
         best_latent = den.sample(noise_batch(den.latent_shape, [result.best_seed]), len(den.sigmas) - 1,
                                  [result.best_seed])
+    if not torch.isfinite(best_latent).all():  # never hand a NaN latent on as a success
+        raise RuntimeError("noise search: the winning latent holds NaN or inf values, so there is no valid result. "
+                           "The model gave non-finite values for every candidate: check the model and its weight "
+                           "dtype, the sampler and sigmas, and the strategy settings")
     finals = result.finals if result.finals is not None else best_latent
     images = den.decode(finals)
     report = result.report()

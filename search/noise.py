@@ -54,7 +54,8 @@ def renoise(x: torch.Tensor, sigma_a: float, sigma_b: float, eps: torch.Tensor,
     ve   (EPS / V models, x = x0 + sigma*eps):  x_b = x_a + sqrt(sigma_b^2 - sigma_a^2) * eps
     flow (CONST models, x = (1-sigma)*x0 + sigma*eps):
          x_b = r * x_a + sqrt(sigma_b^2 - r^2 * sigma_a^2) * eps,   r = (1 - sigma_b) / (1 - sigma_a)
-    Both leave the marginal of x_b exactly that of the forward process at sigma_b.
+    Both leave the marginal of x_b exactly that of the forward process at sigma_b. A flow state
+    re-noised to sigma_b = 1 is pure noise: ``eps`` itself (r = 0; nothing of x survives).
     """
     sa, sb = float(sigma_a), float(sigma_b)
     if sb < sa:
@@ -64,6 +65,8 @@ def renoise(x: torch.Tensor, sigma_a: float, sigma_b: float, eps: torch.Tensor,
     if parameterization == "flow":
         if sa >= 1.0:
             raise ValueError(f"flow states at sigma_a={sa} >= 1 carry no signal to re-noise")
+        if sb >= 1.0:  # exactly eps, even where x is not finite (0 * inf would be NaN)
+            return eps.to(x.dtype).clone()
         r = (1.0 - sb) / (1.0 - sa)
         return r * x + max(sb * sb - (r * sa) ** 2, 0.0) ** 0.5 * eps
     raise ValueError(f"unknown parameterization {parameterization!r} (expected 've' or 'flow')")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scripts.host import ComfyHost, HostError, prepare_base_dir
+from tests.tiny_flux import install as install_tiny_flux
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("NOISE_SEARCH_ARTIFACTS", ROOT / "test-artifacts"))
@@ -14,7 +15,11 @@ ARTIFACTS = Path(os.environ.get("NOISE_SEARCH_ARTIFACTS", ROOT / "test-artifacts
 
 @pytest.fixture(scope="session")
 def comfy_base(tmp_path_factory):
-    return prepare_base_dir(tmp_path_factory.mktemp("comfy_base"))
+    base = prepare_base_dir(tmp_path_factory.mktemp("comfy_base"))
+    # test-only nodes and tiny FLUX models: for the test server only, never part of the pack
+    (base / "custom_nodes" / "noise_search_test_pack").symlink_to(ROOT / "tests" / "host" / "test_pack")
+    install_tiny_flux(base)
+    return base
 
 
 @pytest.fixture(scope="session")
