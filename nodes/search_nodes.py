@@ -431,6 +431,19 @@ class NoiseSearchSampler:
                           unique_id=unique_id)
 
 
+def check_sigmas(sigmas) -> None:
+    """The search scores finished samples, so the schedule must run to sigma = 0."""
+    if not isinstance(sigmas, torch.Tensor) or sigmas.ndim != 1 or sigmas.numel() < 2:
+        shape = tuple(sigmas.shape) if isinstance(sigmas, torch.Tensor) else type(sigmas).__name__
+        raise ValueError(f"sigmas: needs a schedule of at least one step (two sigmas), got {shape}")
+    last = float(sigmas[-1])
+    if last != 0.0:
+        raise ValueError(f"sigmas: the schedule ends at sigma {last:.4g}, not 0, so every candidate would be "
+                         "scored while still noisy; give the search a schedule that ends at 0 (a scheduler's "
+                         "full output, or the low half of SplitSigmas), and run a high half with a stock "
+                         "SamplerCustomAdvanced")
+
+
 class NoiseSearchSamplerAdvanced:
     """SamplerCustomAdvanced-style search: any GUIDER (CFG, Flux guidance, dual CFG), SAMPLER and SIGMAS.
     The NOISE input's seed is the search's base seed."""
@@ -452,6 +465,7 @@ class NoiseSearchSamplerAdvanced:
         seed = getattr(noise, "seed", None)
         if seed is None:
             raise ValueError("noise: needs a seeded noise (Random Noise); Disable Noise has no seed to search from")
+        check_sigmas(sigmas)
         return run_search(guider=guider, sampler=sampler, sigmas=sigmas, latent=latent_image, seed=int(seed), vae=vae,
                           verifier=verifier, strategy=strategy or RandomSearch(n=int(candidates)),
                           max_batch=max_batch, budget=budget_nfe, rerender_winner=rerender_winner,

@@ -1,0 +1,71 @@
+"""Inputs the search nodes and loaders refuse, through the real server: each error names the bad
+input and says how to fix it. Also what the low half of a split schedule does (it is accepted)."""
+import pytest
+
+from scripts.host import HostError
+from tests.host import workflows as W
+from tests.host.helpers import report
+from tests.tiny_models import make_aesthetic_head, make_clip_dir
+
+pytestmark = pytest.mark.host
+
+
+def _split(wf, half: int):
+    """Feed the search the high (0) or low (1) half of the 4-step schedule split at step 2."""
+    wf["split"] = {"class_type": "SplitSigmas", "inputs": {"sigmas": ["sched", 0], "step": 2}}
+    wf["search"]["inputs"]["sigmas"] = ["split", half]
+    return wf
+
+
+def test_schedule_that_stops_above_sigma_zero_is_refused(comfy):
+    # the high half of SplitSigmas ends at a noisy sigma: the search would score decoded noisy latents
+    wf = _split(W.advanced(W.base(), 5, W.color_verifier(), steps=4, candidates=2), 0)
+    with pytest.raises(HostError) as ei:
+        comfy.run(wf)
+    msg = str(ei.value)
+    assert "sigmas" in msg and "SplitSigmas" in msg, msg
+
+
+def test_low_half_of_a_split_schedule_runs_to_the_end(comfy):
+    # the low half ends at 0: a refine pass from sigma[2], accepted as SamplerCustomAdvanced accepts it
+    wf = _split(W.advanced(W.base(), 5, W.color_verifier(), steps=4, candidates=2), 1)
+    rep = report(comfy.run(wf))
+    assert rep["settings"]["steps"] == 2 and len(rep["candidates"]) == 2
+
+
+def test_budget_error_names_budget_nfe(comfy):
+    wf = W.search(W.base(), 1, W.color_verifier(), steps=4, budget=3)
+    with pytest.raises(HostError) as ei:
+        comfy.run(wf)
+    msg = str(ei.value)
+    assert "budget_nfe" in msg and "trajectory" in msg and "4" in msg, msg
+
+
+def _aesthetic(wf, **inputs):
+    wf["verifier"] = {"class_type": "NoiseSearchAesthetic", "inputs": {
+        "head": "sac+logos+ava1-l14-linearMSE.pth", "clip_model": "openai/clip-vit-large-patch14", **inputs}}
+    return wf
+
+
+def test_aesthetic_loader_error_names_head_or_clip_model(comfy, comfy_base, tmp_path):
+    clip = comfy_base / "models" / "verifiers" / "tiny-clip-aes"
+    if not clip.exists():
+        make_clip_dir(str(clip), seed=1)
+    head = make_aesthetic_head(str(tmp_path / "tiny_head.pth"), dim=16)
+    wf = W.search(W.base(), 1, W.color_verifier(), steps=2, candidates=1)
+    # a head that is nowhere: the error is about `head`, not the CLIP model
+    with pytest.raises(HostError) as ei:
+        comfy.run(_aesthetic(wf, head_override=str(tmp_path / "absent_head.pth"), clip_override=str(clip)))
+    msg = str(ei.value)
+    assert "input 'head_override'" in msg and "absent_head" in msg, msg
+    # a good head and a CLIP model that is nowhere: the error is about the CLIP input
+    with pytest.raises(HostError) as ei:
+        comfy.run(_aesthetic(wf, head_override=head, clip_override="no-such-clip"))
+    msg = str(ei.value)
+    assert "input 'clip_override'" in msg and "no-such-clip" in msg, msg
+    # a head for 768-d embeddings on a 16-d CLIP: both inputs are named, with the fix
+    head768 = make_aesthetic_head(str(tmp_path / "head768.pth"), dim=768)
+    with pytest.raises(HostError) as ei:
+        comfy.run(_aesthetic(wf, head_override=head768, clip_override=str(clip)))
+    msg = str(ei.value)
+    assert "head_override" in msg and "clip_override" in msg and "768" in msg, msg
