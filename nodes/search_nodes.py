@@ -372,6 +372,16 @@ class NoiseSearchPaths:
         return (PathsSearch(n=int(n), m=int(m), start=int(start), delta_f=int(delta_f), delta_b=int(delta_b)),)
 
 
+#: the seed widget. ``control_after_generate: True`` shows ComfyUI's control widget with
+#: "randomize" selected on every tested frontend (1.32.9, 1.48.7, 1.58.1), so each run gets fresh
+#: candidates. (A mode string such as "randomize" is read as the control widget's *name* by
+#: frontends 1.32.9 and 1.48.7, so True is the portable spelling.) With "increment" the next run
+#: would repeat N - 1 of the last run's candidates, since candidate i is seed + i.
+SEED_OPTIONS = {"default": 0, "min": 0, "max": 0xffffffffffffffff, "control_after_generate": True,
+                "tooltip": "base seed: candidate i starts from the noise of seed + i. Keep 'control after "
+                           "generate' on randomize (the default): with increment, the next run repeats all but "
+                           "one of this run's candidates."}
+
 _COMMON_OPTIONAL = {
     "strategy": (STRATEGY, {"tooltip": "search algorithm; when absent: random search over `candidates` seeds"}),
 }
@@ -400,7 +410,7 @@ class NoiseSearchSampler:
     def INPUT_TYPES(cls):
         req = {
             "model": ("MODEL",),
-            "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "control_after_generate": True}),
+            "seed": ("INT", dict(SEED_OPTIONS)),
             "steps": ("INT", {"default": 20, "min": 1, "max": 10000}),
             "cfg": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}),
             "sampler_name": (comfy.samplers.KSampler.SAMPLERS,),
@@ -417,9 +427,11 @@ class NoiseSearchSampler:
     RETURN_NAMES = ("best_latent", "candidates", "report", "best_seed", "best_noise")
     OUTPUT_TOOLTIPS = ("the winner's latent", "every finished candidate, decoded", "JSON: per candidate seed, "
                        "score, NFE; totals", "seed that reproduces the winner in a plain KSampler (-1: none)",
-                       "the winner's initial noise, for SamplerCustomAdvanced: reproduces random and zero-order "
-                       "winners; for search over paths it is the root of the winner's lineage (the report's "
-                       "recipe replays the re-noising draws)")
+                       "the winner's initial noise, for SamplerCustomAdvanced: reproduces random-search winners "
+                       "with any sampler, and zero-order winners only with deterministic samplers (euler, heun, "
+                       "dpmpp_2m, ...): ancestral and SDE samplers seed their step noise from the NOISE's seed, "
+                       "which a zero-order neighbour does not have (best_seed -1). For search over paths it is "
+                       "the root of the winner's lineage (the report's recipe replays the re-noising draws)")
     FUNCTION = "search"
     CATEGORY = CATEGORY
 
@@ -439,6 +451,19 @@ class NoiseSearchSampler:
                           unique_id=unique_id)
 
 
+def check_sigmas(sigmas) -> None:
+    """The search scores finished samples, so the schedule must run to sigma = 0."""
+    if not isinstance(sigmas, torch.Tensor) or sigmas.ndim != 1 or sigmas.numel() < 2:
+        shape = tuple(sigmas.shape) if isinstance(sigmas, torch.Tensor) else type(sigmas).__name__
+        raise ValueError(f"sigmas: needs a schedule of at least one step (two sigmas), got {shape}")
+    last = float(sigmas[-1])
+    if last != 0.0:
+        raise ValueError(f"sigmas: the schedule ends at sigma {last:.4g}, not 0, so every candidate would be "
+                         "scored while still noisy; give the search a schedule that ends at 0 (a scheduler's "
+                         "full output, or the low half of SplitSigmas), and run a high half with a stock "
+                         "SamplerCustomAdvanced")
+
+
 class NoiseSearchSamplerAdvanced:
     """SamplerCustomAdvanced-style search: any GUIDER (CFG, Flux guidance, dual CFG), SAMPLER and SIGMAS.
     The NOISE input's seed is the search's base seed."""
@@ -452,6 +477,7 @@ class NoiseSearchSamplerAdvanced:
 
     RETURN_TYPES = NoiseSearchSampler.RETURN_TYPES
     RETURN_NAMES = NoiseSearchSampler.RETURN_NAMES
+    OUTPUT_TOOLTIPS = NoiseSearchSampler.OUTPUT_TOOLTIPS
     FUNCTION = "search"
     CATEGORY = CATEGORY
 
@@ -460,6 +486,7 @@ class NoiseSearchSamplerAdvanced:
         seed = getattr(noise, "seed", None)
         if seed is None:
             raise ValueError("noise: needs a seeded noise (Random Noise); Disable Noise has no seed to search from")
+        check_sigmas(sigmas)
         return run_search(guider=guider, sampler=sampler, sigmas=sigmas, latent=latent_image, seed=int(seed), vae=vae,
                           verifier=verifier, strategy=strategy or RandomSearch(n=int(candidates)),
                           max_batch=max_batch, budget=budget_nfe, rerender_winner=rerender_winner,
@@ -479,12 +506,18 @@ class CandidateNoise:
 
 class NoiseSearchNoiseCandidates:
     """N seeded noises as one NOISE: give SamplerCustomAdvanced a latent batch of N and row i gets
-    the noise of seed + i (best-of-N from stock nodes, each row reproducible alone)."""
+    the initial noise of seed + i (best-of-N from stock nodes). With deterministic samplers each row
+    is what a batch-1 run of seed + i gives; ancestral and SDE samplers draw their step noise for
+    the whole batch from one generator, so there a row is not reproducible alone."""
+
+    DESCRIPTION = ("N seeded noises as one NOISE: with a latent batch of N, row i starts from the noise a stock "
+                   "KSampler draws for seed + i. Each row is reproducible alone only with deterministic samplers "
+                   "(euler, heun, dpmpp_2m, ...): ancestral and SDE samplers draw their step noise for the whole "
+                   "batch at once. For a search that reproduces with any sampler, use Noise Search Sampler.")
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff,
-                                              "control_after_generate": True})}}
+        return {"required": {"seed": ("INT", dict(SEED_OPTIONS))}}
 
     RETURN_TYPES = ("NOISE",)
     FUNCTION = "build"

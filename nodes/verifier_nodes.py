@@ -150,9 +150,13 @@ class NoiseSearchAesthetic(_Base):
 
     def build(self, head, clip_model, head_override="", clip_override=""):
         h, c = _spec(head, head_override), _spec(clip_model, clip_override)
-        inp = "head/clip_model"
-        v = _load("NoiseSearchAesthetic", inp, f"{h} + {c}", ("aesthetic", h, c),
-                  lambda: AestheticScore.from_pretrained(h, c, search_dirs()))
+        names = {"head": ("head_override" if (head_override or "").strip() else "head", h),
+                 "clip": ("clip_override" if (clip_override or "").strip() else "clip_model", c)}
+        try:
+            v = _cached(("aesthetic", h, c), lambda: AestheticScore.from_pretrained(h, c, search_dirs()))
+        except Exception as e:  # noqa: BLE001 - re-raised naming the input(s) at fault
+            bad = [names[p] for p in getattr(e, "bad_input", ()) if p in names] or list(names.values())
+            _fail("NoiseSearchAesthetic", "/".join(n for n, _ in bad), " + ".join(x for _, x in bad), e)
         return (BoundVerifier(v, ""),)
 
 

@@ -23,7 +23,8 @@ def check_budget(den: Denoiser, budget: Optional[int], who: str) -> None:
         return
     one = trajectory_nfe(den)
     if int(budget) < one:
-        raise ValueError(f"{who}: budget of {budget} NFE is smaller than one trajectory ({one} NFE)")
+        raise ValueError(f"{who}: budget_nfe = {budget} NFE is smaller than one trajectory ({one} NFE); "
+                         f"set budget_nfe to at least {one}, or to 0 for no cap")
 
 
 def sample_full(den: Denoiser, batcher: Batcher, noise: torch.Tensor,

@@ -27,7 +27,8 @@ class RandomSearch:
             raise ValueError(f"random search: candidates (n) must be >= 1, got {self.n}")
         one = den.cost(0, len(den.sigmas) - 1)
         if budget is not None and budget < one:
-            raise ValueError(f"budget of {budget} NFE is smaller than one trajectory ({one} NFE)")
+            raise ValueError(f"budget_nfe: {budget} NFE is smaller than one trajectory ({one} NFE); "
+                             f"set budget_nfe to at least {one}, or to 0 for no cap")
 
     def planned_nfe(self, den: Denoiser, budget: Optional[int] = None) -> int:
         one = den.cost(0, len(den.sigmas) - 1)

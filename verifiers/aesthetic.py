@@ -21,6 +21,7 @@ from .base import Verifier
 from .clip import DEFAULT_CLIP, features, load_clip, resolve_clip
 from .image_reward import RewardHead
 from .loading import WeightsNotFoundError, find_file, load_state_dict, resolve
+from .precision import fp32_forward
 
 DEFAULT_HEAD = "sac+logos+ava1-l14-linearMSE.pth"
 DEFAULT_HEAD_HUB = "camenduru/improved-aesthetic-predictor:" + DEFAULT_HEAD
@@ -49,6 +50,12 @@ def build_head(sd: Dict[str, torch.Tensor]) -> nn.Module:
                    f"found {sorted(keys)[:12]}")
 
 
+def blame(e: Exception, *parts: str) -> Exception:
+    """Tag ``e`` with the part(s) at fault (``"head"``, ``"clip"``), so a loader node can name its input."""
+    e.bad_input = tuple(parts)
+    return e
+
+
 class AestheticScore(Verifier):
     """Score = head(normalize(CLIP image embedding)). No prompt."""
 
@@ -62,13 +69,30 @@ class AestheticScore(Verifier):
         cfg = getattr(clip_vision, "config", None)
         emb = getattr(cfg, "projection_dim", None)
         if emb is not None and emb != in_dim:
-            raise ValueError(f"aesthetic head expects {in_dim}-d embeddings but the CLIP model gives {emb}-d "
-                             f"(the LAION heads need CLIP ViT-L/14, 768-d)")
+            raise blame(ValueError(f"aesthetic head expects {in_dim}-d embeddings but the CLIP model gives {emb}-d: "
+                                   f"the LAION heads need CLIP ViT-L/14 (768-d, {DEFAULT_CLIP}); choose that CLIP "
+                                   "model, or a head trained on this CLIP's embeddings"), "head", "clip")
 
     @classmethod
     def from_pretrained(cls, head: str = DEFAULT_HEAD, clip: str = DEFAULT_CLIP, search_dirs: Iterable[str] = (),
                         dtype: Optional[torch.dtype] = None, **kw) -> "AestheticScore":
         search_dirs = list(search_dirs)
+        try:
+            head_path = cls._head_file(head, search_dirs)
+            head_mod = build_head(load_state_dict(head_path))
+        except Exception as e:
+            raise blame(e, "head")
+        try:
+            model, _, pre = load_clip(resolve_clip(clip, search_dirs, what="aesthetic CLIP model"), vision_only=True,
+                                      dtype=dtype)
+        except Exception as e:
+            raise blame(e, "clip")
+        if dtype is not None:
+            head_mod.to(dtype)
+        return cls(model, head_mod, pre, name=kw.pop("name", f"aesthetic({os.path.basename(head_path)})"), **kw)
+
+    @staticmethod
+    def _head_file(head: str, search_dirs) -> str:
         head_path = None
         try:
             head_path = resolve(head, search_dirs, what="aesthetic head")
@@ -88,12 +112,7 @@ class AestheticScore(Verifier):
             if f is None:
                 raise WeightsNotFoundError(f"aesthetic head: folder {head_path} holds no single .pth/.pt/.safetensors", [head_path])
             head_path = f
-        head_mod = build_head(load_state_dict(head_path))
-        clip_path = resolve_clip(clip, search_dirs, what="aesthetic CLIP model")
-        model, _, pre = load_clip(clip_path, vision_only=True, dtype=dtype)
-        if dtype is not None:
-            head_mod.to(dtype)
-        return cls(model, head_mod, pre, name=kw.pop("name", f"aesthetic({os.path.basename(head_path)})"), **kw)
+        return head_path
 
     def modules(self):
         return [self.clip, self.head]
@@ -103,5 +122,4 @@ class AestheticScore(Verifier):
         out = self.clip(pixel_values=px)
         emb = out.image_embeds if hasattr(out, "image_embeds") else features(out)
         emb = F.normalize(emb.float(), dim=-1)
-        w = next(self.head.parameters())
-        return self.head(emb.to(w.dtype)).float().reshape(-1)
+        return fp32_forward(self.head, emb).reshape(-1)  # a bf16 score would step by 0.031 near 6

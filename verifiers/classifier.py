@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .base import Verifier
 from .clip import DEFAULT_CLIP, features, load_clip, resolve_clip
 from .loading import resolve
+from .precision import head_in_fp32
 from .preprocess import preprocess_from_config
 
 
@@ -43,6 +44,16 @@ def find_label(id2label: dict, target: Union[int, str]) -> int:
                      + (f"; close: {near}" if near else f"; e.g. {list(labels.values())[:8]}"))
 
 
+def classification_head(model, num_labels: int) -> Optional[torch.nn.Module]:
+    """The layer that makes the logits: ``model.classifier`` (the transformers convention), else the
+    last Linear with ``num_labels`` outputs; None when there is neither."""
+    head = getattr(model, "classifier", None)
+    if isinstance(head, torch.nn.Module) and any(True for _ in head.parameters()):
+        return head
+    lins = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
+    return lins[-1] if lins else None
+
+
 class ClassifierLogit(Verifier):
     def __init__(self, model, target: Union[int, str], preprocess, mode: str = "logit", name: Optional[str] = None):
         if mode not in ("logit", "logprob", "prob"):
@@ -55,6 +66,9 @@ class ClassifierLogit(Verifier):
         self.input_size = preprocess.input_size
         label = self.id2label.get(self.target, str(self.target))
         self.name = name or f"classifier({label})"
+        head = classification_head(model, model.config.num_labels)
+        if head is not None:  # logits in fp32 even when the backbone runs in half precision
+            head_in_fp32(head)
 
     @classmethod
     def from_pretrained(cls, spec: str, target: Union[int, str], search_dirs: Iterable[str] = (),

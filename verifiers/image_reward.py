@@ -32,6 +32,7 @@ import torch.nn as nn
 
 from .base import Verifier
 from .loading import WeightsNotFoundError, find_file, load_state_dict, resolve
+from .precision import fp32_forward
 from .preprocess import clip_preprocess
 
 DEFAULT_IMAGE_REWARD = "THUDM/ImageReward"
@@ -176,8 +177,7 @@ class ImageRewardModel(nn.Module):
         out = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask, encoder_hidden_states=img,
                                 encoder_attention_mask=img_att, is_decoder=False)
         feat = out.last_hidden_state[:, 0, :]
-        w = self.mlp.layers[0].weight
-        raw = self.mlp(feat.float().to(w.dtype)).float().squeeze(-1)
+        raw = fp32_forward(self.mlp, feat).squeeze(-1)  # the head in fp32 even when the backbone is half
         return (raw - SCORE_MEAN) / SCORE_STD
 
 
