@@ -23,6 +23,8 @@ Symbols (schedule indices: 0 is pure noise, ``last = len(sigmas) - 1`` the finis
 
 Divergence: after t_k (whether or not it resampled) slot i continues with its own streams:
     stochastic solvers   (``den.stochastic`` true) row seed ``derive_seed(seed, TAG, k, i, 0)``
+                          (and the re-noise below before a lone final step to sigma = 0, which
+                          draws no noise)
     deterministic solvers a forward re-noise of ``renoise_steps`` schedule steps (as search over
                           paths) with eps from ``derive_seed(seed, TAG, k, i, 1)``, then the same
                           row seed; so duplicated particles never stay identical.
@@ -119,10 +121,16 @@ def is_stochastic(den: Denoiser) -> bool:
     return bool(getattr(den, "stochastic", False))
 
 
-def segments(last: int, ts: Sequence[int], back: int) -> List[Tuple[int, int, int]]:
-    """Per segment k: (t, a, b): states at t, re-noised to a = t - back (k >= 1), denoised to b."""
+def segments(last: int, ts: Sequence[int], back: int, stochastic: bool) -> List[Tuple[int, int, int]]:
+    """Per segment k: (t, a, b): states at t, re-noised to a = t - back (k >= 1), denoised to b.
+    Stochastic solvers skip the re-noise, except before a lone final step (to sigma = 0, where a
+    stochastic step draws no noise either)."""
     bounds = [0, *ts, last]
-    return [(t, t if k == 0 else t - back, b) for k, (t, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    out = []
+    for k, (t, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        lone_last = b == last and b - t == 1
+        out.append((t, t if k == 0 or (stochastic and not lone_last) else t - back, b))
+    return out
 
 
 def mid_capture(mi: Optional[int], a: int, b: int) -> Optional[int]:
@@ -141,7 +149,7 @@ def replay(den: Denoiser, recipe: Dict[str, Any]) -> torch.Tensor:
     """Rebuild the winning final state of a particle search from its recipe (one row, batch 1)."""
     shape, w = list(den.latent_shape), recipe["winner"]
     root = int(w["root_seed"])
-    if int(recipe["n"]) < 2:  # the best-of-k fallback: a plain sample
+    if "fallback" in recipe:  # best-of-k plain samples
         return den.sample(noise_batch(shape, [root]), last_index(den), [root])
     segs = recipe["segments"]
     x = den.sample(noise_batch(shape, [root]), segs[0][2], [root])
@@ -169,8 +177,7 @@ class ParticleSearch:
     def schedule(self, den: Denoiser) -> List[Tuple[int, int, int]]:
         last = last_index(den)
         ts = resampling_indices(last, self.resample_every, tuple(self.resample_sigmas), den.sigmas)
-        back = 0 if is_stochastic(den) else int(self.renoise_steps)
-        return segments(last, ts, back)
+        return segments(last, ts, int(self.renoise_steps), is_stochastic(den))
 
     def validate(self, den: Denoiser, budget: Optional[int] = None) -> None:
         if int(self.n) < 1:
