@@ -266,7 +266,8 @@ class _Run:
         if at is None and not done:
             at = b - 1
         if at is None:
-            return self.batcher(self.call(a, b, None), x, seeds=seeds), x, mid
+            x_b = self.batcher(self.call(a, b, None), x, seeds=seeds)
+            return x_b, x_b, mid
         x_b, x0 = self.batcher(self.call(a, b, at), x, seeds=seeds)
         mid = x0 if at == mi else mid
         if done:
@@ -374,3 +375,43 @@ class _Run:
                     "winner": {"particle": wi, "candidate": first + wi, "root_seed": lin["root"],
                                "steps": lin["steps"]}},
         )
+
+
+@dataclass
+class ParticleReplay:
+    """Rebuild the winner of an earlier particle search from its recipe (``report["recipe"]``) on
+    the same model, schedule and sampler, score it once, and return it as a one-candidate result."""
+    recipe: Dict[str, Any] = field(default_factory=dict)
+
+    name = "particles"
+
+    def validate(self, den: Denoiser, budget: Optional[int] = None) -> None:
+        rec = self.recipe
+        if rec.get("algorithm") != self.name or "winner" not in rec:
+            raise ValueError("replay: not the recipe of a particle search (paste the report, or its \"recipe\")")
+        last = last_index(den)
+        segs = rec.get("segments") or [[0, 0, last]]
+        if segs[-1][2] != last:
+            raise ValueError(f"replay: the recipe's schedule ends at step {segs[-1][2]}, this one at {last}; "
+                             "use the same steps, scheduler and denoise as the search that made it")
+
+    def planned_nfe(self, den: Denoiser, budget: Optional[int] = None) -> int:
+        if "fallback" in self.recipe:
+            return trajectory_nfe(den)
+        return sum(int(den.cost(a, b)) for _, a, b in self.recipe["segments"])
+
+    def run(self, den: Denoiser, seed: int, max_batch: int = 4, budget: Optional[int] = None,
+            progress: Progress = None) -> SearchResult:
+        self.validate(den, budget)
+        nfe0, vc0 = den.nfe, den.verifier_calls
+        x = replay(den, self.recipe)
+        s = finite_or_neg_inf(den.score(x, None if den.mid_index is None else x))
+        root = int(self.recipe["winner"]["root_seed"])
+        c = Candidate(index=0, score=float(s[0]), nfe=den.nfe - nfe0, seed=None, stage="final",
+                      info={"replay": True, "root_seed": root})
+        if progress:
+            progress(c.event(c.score, self.planned_nfe(den)))
+        return SearchResult(algorithm=self.name, best_latent=x, best_score=c.score,
+                            best_noise=noise_batch(list(den.latent_shape), [root]), best_seed=None,
+                            candidates=[c], nfe=den.nfe - nfe0, verifier_calls=den.verifier_calls - vc0,
+                            finals=x, final_candidates=[0], recipe={**self.recipe, "replayed": True})

@@ -176,3 +176,27 @@ def test_resampling_at_given_sigmas():
     s = [float(den.sigmas[2]) * 1.01, float(den.sigmas[7])]
     res = particles(n=3, resample_sigmas=s).run(den, 2)
     assert [e["t"] for e in res.recipe["events"]] == [2, 7]
+
+
+@pytest.mark.parametrize("solver", ["euler", "euler_ancestral"])
+def test_replay_strategy_rebuilds_the_winner_and_counts_its_nfe(solver):
+    from search.particles import ParticleReplay
+    res = particles(n=4).run(make("flow", solver), 8)
+    rec = json.loads(json.dumps(res.report()))["recipe"]
+    strat = ParticleReplay(recipe=rec)
+    den = make("flow", solver)
+    out = strat.run(den, 0)
+    assert torch.equal(out.best_latent, res.best_latent) and out.best_score == res.best_score
+    assert out.nfe == strat.planned_nfe(den) == den.nfe
+    with pytest.raises(ValueError, match="schedule"):
+        strat.validate(AnalyticDenoiser("flow", steps=7, solver=solver))
+
+
+def test_final_scores_are_the_finished_samples_scores():
+    for mid in (None, 3):
+        den = make("flow", mid_index=mid)
+        res = particles(n=4).run(den, 8)
+        fin = [res.candidates[i].score for i in res.final_candidates]
+        if mid is None:
+            assert fin == [float(v) for v in make("flow").score(res.finals)]
+        assert res.best_score == max(fin)
