@@ -30,8 +30,8 @@ import torch  # noqa: E402
 
 from tests.analytic import AnalyticDenoiser  # noqa: E402
 
-ALGORITHMS = ("random", "zero_order", "paths")
-COLORS = {"random": "C0", "zero_order": "C1", "paths": "C2"}
+ALGORITHMS = ("random", "zero_order", "paths", "particles")
+COLORS = {"random": "C0", "zero_order": "C1", "paths": "C2", "particles": "C3"}
 FULL = {"mults": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], "seeds": 32, "algorithms": ALGORITHMS}
 SMOKE = {"mults": [1, 4], "seeds": 3, "algorithms": ALGORITHMS}
 SETTINGS = {"parameterization": "ve", "solver": "euler", "steps": 10, "mean_shift": 0.25, "target": 1,

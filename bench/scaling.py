@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from search.noise import noise_batch  # noqa: E402  (common put the repo root on sys.path)
 from tests.analytic import AnalyticDenoiser  # noqa: E402
 
-ALGORITHMS = ("random", "zero_order", "paths")
+ALGORITHMS = ("random", "zero_order", "paths", "particles")
 FULL = {"configs": [("ve", "euler"), ("flow", "heun")], "mults": [1, 2, 4, 8, 16, 32, 64, 128, 256],
         "seeds": 32}
 SMOKE = {"configs": [("ve", "euler")], "mults": [1, 2, 4], "seeds": 3}

@@ -186,6 +186,11 @@ class ComfyDenoiser:
         return n
 
     @property
+    def stochastic(self) -> bool:
+        """The sampler draws step noise from the row seeds (ancestral / SDE samplers)."""
+        return self._row_noise
+
+    @property
     def sampler_name(self) -> str:
         name = getattr(getattr(self.sampler, "sampler_function", None), "__name__", "")
         return name[len("sample_"):] if name.startswith("sample_") else name

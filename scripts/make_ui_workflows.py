@@ -103,6 +103,17 @@ def search_over_paths_ensemble():
     return _outputs(wf, "10", "paths_ensemble")
 
 
+def particles_clipscore():
+    wf = _sd_base()
+    wf["5"] = _node("NoiseSearchCLIPScore", "Verifier: CLIPScore", model=CLIP, prompt=PROMPT)
+    wf["6"] = _node("NoiseSearchParticles", "Strategy: Particles (SMC)", particles=4, resample_every=5,
+                    potential="difference", lam=1.0, ess_threshold=0.5, renoise_steps=1, resample_sigmas="",
+                    replay="")
+    wf["10"] = _search("5", strategy="6")
+    wf["10"]["inputs"]["sampler_name"] = "euler_ancestral"
+    return _outputs(wf, "10", "particles_clipscore")
+
+
 def score_images_aesthetic():
     wf = _sd_base(batch=4)
     wf["5"] = _node("KSampler", "KSampler (a batch of 4)", model=["1", 0], seed=42, steps=20, cfg=7.0,
@@ -157,6 +168,13 @@ WORKFLOWS: Dict[str, Tuple[Any, str]] = {
         "denoised to step 8, each spawns M=2 copies that are re-noised 2 steps and denoised 4, scored on "
         "their x0 prediction; the best N go on to the end.\n\n"
         "Weights: see the CLIPScore, ImageReward and Aesthetic examples."),
+    "particles_clipscore": (particles_clipscore,
+        "Particle search (sequential Monte Carlo / Feynman-Kac steering, Singhal et al. 2025) with CLIPScore: "
+        "4 particles are denoised together; every 5 steps each particle's x0 prediction is scored, weighted by "
+        "exp(lam * change in score) and, when the effective sample size falls below half, resampled. Copies "
+        "diverge through their own ancestral noise (euler_ancestral). The best finished particle wins.\n\n"
+        "The report's recipe holds the resampling events (ESS, ancestors) and every particle's lineage; paste "
+        "the report into the strategy's replay input to rebuild the winner bit for bit."),
     "score_images_aesthetic": (score_images_aesthetic,
         "Post-hoc scoring: any workflow's images (here a KSampler batch of 4) ranked by a verifier "
         f"(LAION aesthetic head '{AESTHETIC_HEAD}' on CLIP '{CLIP}'). Score Images returns them sorted, "

@@ -200,6 +200,10 @@ class AnalyticDenoiser:
         return self.x0_model(x, float(self.sigmas[index]))
 
     @property
+    def stochastic(self) -> bool:
+        return self.solver == "euler_ancestral"
+
+    @property
     def last(self) -> int:
         return len(self.sigmas) - 1
 

@@ -78,8 +78,9 @@ def test_example_workflow_runs(comfy, verifier_weights, path):
             assert set(joint) == set(rep["finals"]), (joint, rep["finals"])
             assert rep["best"]["score"] == pytest.approx(max(joint.values()))
             assert joint[rep["best"]["candidate"]] == max(joint.values())
-        else:
-            assert scores and rep["best"]["score"] == pytest.approx(max(scores))
+        else:  # the best finished sample (paths and particles also score intermediate x0 predictions)
+            finals = [c["score"] for c in rep["candidates"] if c["index"] in rep["finals"]]
+            assert finals and rep["best"]["score"] == pytest.approx(max(finals))
         # the verifier tells candidates apart (an ensemble's ranks taken over all of them, not 1 by 1)
         assert len(set(scores)) > 1, scores
         assert rep["totals"]["nfe"] > 0 and rep["totals"]["verifier_calls"] >= 1
@@ -95,7 +96,7 @@ def test_example_workflow_runs(comfy, verifier_weights, path):
                 assert rep["best"]["seed"] == seed + scores.index(max(scores))
         else:
             kind = wf[strategy[0]]["class_type"]
-            assert kind in ("NoiseSearchZeroOrder", "NoiseSearchPaths"), kind
+            assert kind in ("NoiseSearchZeroOrder", "NoiseSearchPaths", "NoiseSearchParticles"), kind
             assert len(scores) > 1
     for nid, n in wf.items():  # every image output produced 64x64 images
         if n["class_type"] in ("SaveImage", "PreviewImage"):

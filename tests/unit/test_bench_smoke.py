@@ -28,7 +28,7 @@ def test_scaling_smoke(tmp_path, capsys):
     finite_numbers(data)
     assert data["configs"]
     for cfg in data["configs"].values():
-        assert set(cfg["algorithms"]) == {"random", "zero_order", "paths", "more_steps"}
+        assert set(cfg["algorithms"]) == {"random", "zero_order", "paths", "particles", "more_steps"}
         n = len(cfg["budgets"])
         assert n >= 2
         for rows in cfg["algorithms"].values():
@@ -46,7 +46,7 @@ def test_hacking_smoke(tmp_path):
     assert (tmp_path / "hacking.png").stat().st_size > 1000
     assert data["mode"] == "smoke" and data["elapsed_s"] < 20
     finite_numbers(data)
-    assert set(data["algorithms"]) == {"random", "zero_order", "paths"}
+    assert set(data["algorithms"]) == {"random", "zero_order", "paths", "particles"}
     for rows in data["algorithms"].values():
         for key in ("searched", "held_out", "oracle_held_out", "diversity", "nfe"):
             assert len(rows[key]) == len(data["budgets"]), key

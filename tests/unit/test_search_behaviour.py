@@ -36,7 +36,7 @@ def counted(den):
 
 
 def test_strategies_registry():
-    assert set(STRATEGIES) == {"random", "zero_order", "paths"}
+    assert set(STRATEGIES) == {"random", "zero_order", "paths", "particles"}
     assert STRATEGIES["paths"] is PathsSearch
 
 
