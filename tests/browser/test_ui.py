@@ -114,14 +114,18 @@ def test_every_ui_example_loads_without_missing_nodes(comfy_page, ui_host):
     _check_console(log, ui_host.url, "console errors while loading the examples")
 
 
-RUN_SETUP_JS = """async (wf) => {
+RUN_SETUP_JS = """async ([wf, seed]) => {
   await app.loadGraphData(wf, true, true, 'demo');
-  // the demo at 64x64 px: the tiny CPU checkpoint, a few seconds per run
+  // the demo at 64x64 px, 4 candidates of 4 steps: the tiny CPU checkpoint, seconds per run
   for (const n of app.graph.nodes) if (n.type === 'EmptyLatentImage') {
     n.widgets.find(w => w.name === 'width').value = 64;
     n.widgets.find(w => w.name === 'height').value = 64;
   }
   const s = app.graph.nodes.find(n => n.type === 'NoiseSearchSampler');
+  s.widgets.find(w => w.name === 'candidates').value = 4;
+  s.widgets.find(w => w.name === 'steps').value = 4;
+  // a seed of its own per mode: the same prompt again would come from the server's cache, unwatched
+  s.widgets.find(w => w.name === 'seed').value = seed;
   return {id: s.id, candidates: s.widgets.find(w => w.name === 'candidates').value,
           seed: s.widgets.find(w => w.name === 'seed').value,
           panel: !!s.widgets.find(w => w.name === 'noise_search_panel')};
@@ -156,7 +160,7 @@ STOCK_GRID_JS = """(id) => {
 def test_live_chart_and_gallery_after_a_run(comfy_page, ui_host, artifacts, ui_mode):
     page, log = comfy_page
     wf = json.loads((EXAMPLES / f"{DEMO}.json").read_text())
-    info = page.evaluate(RUN_SETUP_JS, wf)
+    info = page.evaluate(RUN_SETUP_JS, [wf, {"classic": 42, "nodes2": 4242}[ui_mode]])
     assert info["panel"], "the search node has no noise_search_panel widget"
     n = info["candidates"]
     chart = page.locator(f'[data-testid="ns-chart"]')
