@@ -74,6 +74,9 @@ function injectStyle() {
 .ns-candidate .ns-badge{position:absolute;top:2px;left:2px;background:#f5c542;color:#000;font-weight:bold;
   border-radius:3px;padding:0 3px;font-size:10px}
 .ns-candidate.ns-selected{outline:2px solid #4aa3ff}
+/* Nodes 2.0 before node.hideOutputImages (frontend 1.32): the stock image grid is a child of the
+   node's body beside the widgets; hide the one in our node's body (the gallery shows the images) */
+[data-testid^="node-body-"]:has(.ns-panel) > div:not(:has(.ns-panel)):has(img, video){display:none}
 `;
   document.head.appendChild(el("style", { id: "ns-style", text: css }));
 }

@@ -151,7 +151,8 @@ STOCK_GRID_JS = """(id) => {
   // preview widget or draws node.imgs in onDrawBackground
   const s = app.graph.getNodeById(id);
   const el = document.querySelector(`[data-node-id="${id}"]`);
-  const stock = el ? [...el.querySelectorAll('img, video')].filter(i => !i.closest('[data-testid=ns-panel]')) : [];
+  const stock = el ? [...el.querySelectorAll('img, video')]
+    .filter(i => !i.closest('[data-testid=ns-panel]') && i.checkVisibility()) : [];  // shown to the user
   return {nodeEl: !!el, stockImgs: stock.length, hide: !!s.hideOutputImages,
           previewWidgets: (s.widgets ?? []).filter(w => w.name?.startsWith('$$canvas-image-preview')).length};
 }"""
