@@ -342,9 +342,10 @@ function fixControl(node, w) {
   if (ctl && ctl.value !== "fixed") { ctl.value = "fixed"; ctl.callback?.("fixed"); }
 }
 
-/** The subgraph nodes' widgets that feed `w` of `node`, outermost last: frontends >= 1.4x promote a
- *  widget by linking its input to a subgraph input, whose value the subgraph node's widget holds
- *  (older ones mirror the inner widget with a proxy widget, and the link below is absent). */
+/** The subgraph nodes' widgets that feed `w` of `node`, outermost last. Frontends 1.48 and 1.58
+ *  promote a widget by linking its input to a subgraph input: the prompt then sends the value of the
+ *  subgraph node's widget. (1.32 mirrors the inner widget in a proxy widget instead, with no link:
+ *  setting the inner widget is enough there, and this finds nothing.) */
 function promotedHosts(node, w, execId) {
   const out = [];
   let path = execPathNodes(execId);
