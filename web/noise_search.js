@@ -74,6 +74,9 @@ function injectStyle() {
 .ns-candidate .ns-badge{position:absolute;top:2px;left:2px;background:#f5c542;color:#000;font-weight:bold;
   border-radius:3px;padding:0 3px;font-size:10px}
 .ns-candidate.ns-selected{outline:2px solid #4aa3ff}
+/* Nodes 2.0 before node.hideOutputImages (frontend 1.32): the stock image grid is a child of the
+   node's body beside the widgets; hide the one in our node's body (the gallery shows the images) */
+[data-testid^="node-body-"]:has(.ns-panel) > div:not(:has(.ns-panel)):has(img, video){display:none}
 `;
   document.head.appendChild(el("style", { id: "ns-style", text: css }));
 }
@@ -288,11 +291,17 @@ class SearchPanel {
       this.summary.textContent = toSelected ? "select a KSampler (or Random Noise) node first" : "no seed widget to copy into";
       return;
     }
-    for (const n of targets) setSeed(n, seed);
-    this.summary.textContent = `seed ${seed} → ${targets.map((n) => n.title || n.type).join(", ")}`;
+    const set = targets.flatMap((n) => setSeed(n, seed, this.execIdOf(n)));
+    this.summary.textContent = `seed ${seed} → ${set.map((t) => t.node.title || t.node.type).join(", ")}`;
     clearTimeout(this._restore);
     this._restore = setTimeout(() => { if (this.report) this.summary.textContent = this.runSummary; }, 1500);
-    app.graph.setDirtyCanvas(true, true);
+    app.canvas?.setDirty?.(true, true);
+  }
+
+  /** The execution id of `n` when it sits beside this node in the subgraph instance that ran last. */
+  execIdOf(n) {
+    if (!this.execId || n.graph !== this.node.graph) return null;
+    return [...this.execId.split(":").slice(0, -1), String(n.id)].join(":");
   }
 
   // -- size ------------------------------------------------------------------------------------
@@ -313,14 +322,86 @@ function seedWidget(node) {
   return node?.widgets?.find((w) => SEED_WIDGETS.includes(w.name));
 }
 
-function setSeed(node, seed) {
+/** Set `node`'s seed (and its control widget to fixed). Inside a subgraph whose node promotes the
+ *  seed, the prompt takes the value from the subgraph node's widget: set that one too. */
+function setSeed(node, seed, execId) {
   const w = seedWidget(node);
-  if (!w) return;
-  w.value = seed;
-  w.callback?.(seed);
-  const ctl = node.widgets.find((x) => x.name === "control_after_generate" || x.name === "control_before_generate") ??
-    w.linkedWidgets?.find((x) => x.name?.startsWith("control_"));
+  if (!w) return [];
+  const targets = [{ node, widget: w }, ...promotedHosts(node, w, execId)];
+  for (const t of targets) {
+    t.widget.value = seed;
+    t.widget.callback?.(seed);
+    fixControl(t.node, t.widget);
+  }
+  return targets;
+}
+
+function fixControl(node, w) {
+  const ctl = w.linkedWidgets?.find((x) => x.name?.startsWith("control_")) ??
+    node.widgets?.find((x) => x.name === "control_after_generate" || x.name === "control_before_generate");
   if (ctl && ctl.value !== "fixed") { ctl.value = "fixed"; ctl.callback?.("fixed"); }
+}
+
+/** The subgraph nodes' widgets that feed `w` of `node`, outermost last. Frontends 1.48 and 1.58
+ *  promote a widget by linking its input to a subgraph input: the prompt then sends the value of the
+ *  subgraph node's widget. (1.32 mirrors the inner widget in a proxy widget instead, with no link:
+ *  setting the inner widget is enough there, and this finds nothing.) */
+function promotedHosts(node, w, execId) {
+  const out = [];
+  let path = execPathNodes(execId);
+  for (let depth = 0; node && depth < 16; depth++) {
+    const slot = node.inputs?.findIndex((i) => i.widget?.name === w.name) ?? -1;
+    const link = slot >= 0 ? inputLink(node, slot) : null;
+    const graph = node.graph;
+    const from = graph?.inputNode;
+    if (!link || !from || String(link.origin_id) !== String(from.id)) break;
+    const subIn = graph.inputs?.[link.origin_slot];
+    const host = subgraphHost(graph, path);
+    path = path?.slice(0, -1);
+    const hostIn = host?.inputs?.find((i) => i._subgraphSlot === subIn) ?? host?.inputs?.find((i) => i.name === subIn?.name);
+    const hw = hostIn?.widget && host.widgets?.find((x) => x.name === hostIn.widget.name);
+    if (!hw) break;
+    out.push({ node: host, widget: hw });
+    node = host; w = hw;
+  }
+  return out;
+}
+
+/** The link into input `slot` of `node`, through LGraphNode's own getInputLink: a subgraph node
+ *  overrides it (it answers for the inner link), and `input.link` is deprecated in newer frontends. */
+function inputLink(node, slot) {
+  const get = globalThis.LiteGraph?.LGraphNode?.prototype?.getInputLink ?? node.getInputLink;
+  return get?.call(node, slot) ?? null;
+}
+
+/** The nodes of an execution id ("12:5" -> [root's node 12, its subgraph's node 5]). */
+function execPathNodes(id) {
+  if (id === null || id === undefined) return null;
+  const nodes = [];
+  let graph = app.graph;
+  for (const p of String(id).split(":")) {
+    const n = graph?.getNodeById?.(p) ?? graph?.getNodeById?.(Number(p));
+    if (!n) return null;
+    nodes.push(n);
+    graph = n.subgraph;
+  }
+  return nodes;
+}
+
+/** The subgraph node that holds `graph`: the one on the execution path, else the only instance. */
+function subgraphHost(graph, path) {
+  const onPath = path?.length >= 2 ? path[path.length - 2] : null;
+  if (onPath?.subgraph === graph) return onPath;
+  const found = [];
+  const walk = (g, depth) => {
+    for (const n of g?.nodes ?? []) {
+      if (!n.subgraph || depth > 16) continue;
+      if (n.subgraph === graph) found.push(n);
+      else walk(n.subgraph, depth + 1);
+    }
+  };
+  walk(app.graph, 0);
+  return found.length === 1 ? found[0] : null;
 }
 
 /** The node whose seed drives this search: itself (KSampler-style) or its Random Noise input. */
@@ -332,27 +413,23 @@ function seedHolder(node) {
   return seedWidget(src) ? src : null;
 }
 
+/** Selected nodes: `selectedItems` (nodes, groups, reroutes); `selected_nodes` is deprecated and
+ *  used only by frontends without `selectedItems`. */
 function selectedSeedNodes(self) {
-  const sel = Object.values(app.canvas?.selected_nodes ?? {});
+  const c = app.canvas;
+  const sel = c?.selectedItems ? [...c.selectedItems] : Object.values(c?.selected_nodes ?? {});
   return sel.filter((n) => n !== self && seedWidget(n));
 }
 
 // -- routing events to panels ----------------------------------------------------------------
 function nodeByExecutionId(id) {
-  if (id === null || id === undefined) return null;
-  const parts = String(id).split(":");
-  let graph = app.graph;
-  let node = null;
-  for (const [i, p] of parts.entries()) {
-    node = graph?.getNodeById?.(p) ?? graph?.getNodeById?.(Number(p));
-    if (!node) return null;
-    if (i < parts.length - 1) graph = node.subgraph;
-  }
-  return node;
+  return execPathNodes(id)?.at(-1) ?? null;
 }
 
 function panelFor(id) {
-  return nodeByExecutionId(id)?.__nsPanel ?? null;
+  const panel = nodeByExecutionId(id)?.__nsPanel ?? null;
+  if (panel) panel.execId = String(id); // which subgraph instance ran (its promoted seed is the one to set)
+  return panel;
 }
 
 // example_workflows/ holds each example twice: NAME.json (UI format, a template) and
@@ -401,6 +478,9 @@ app.registerExtension({
       const r = onNodeCreated?.apply(this, arguments);
       const panel = new SearchPanel(this);
       this.__nsPanel = panel;
+      // the candidates are shown in our gallery, with scores: no stock image grid under it
+      // (Nodes 2.0 reads this flag; the classic canvas draws the grid in onDrawBackground, below)
+      this.hideOutputImages = true;
       const widget = this.addDOMWidget("noise_search_panel", "noise_search", panel.root, {
         serialize: false,
         hideOnZoom: false,

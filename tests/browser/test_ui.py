@@ -1,6 +1,8 @@
 """The web extension in the real frontend: headless Chromium on the test host's ComfyUI page loads
-an example workflow, queues it, watches the live chart fill and the gallery appear, copies the
-winning seed, and finds no console errors; every UI-format example loads with all node types known."""
+an example workflow, queues it, watches the live chart fill and the gallery appear (and no stock
+image grid), copies the winning seed (also into a seed promoted out of a subgraph), and finds no
+console errors and no warning from this pack; every UI-format example loads with all node types
+known. Each test runs in every node-rendering mode the frontend has (classic, Nodes 2.0)."""
 import json
 import re
 import time
@@ -32,6 +34,17 @@ IGNORED_CONSOLE_ERRORS = [
     # extension blocked too (checked by serving an empty module in its place).
     (r"^TypeError: Cannot read properties of undefined \(reading 'id'\)\s+at onChange \(\S+/assets/index-[\w-]+\.js"
      r"[^)]*\)\s+at Proxy\.set", None, "a frontend start-up bug, not caused by this pack"),
+    # Frontends 1.48.7 and 1.58.1 at start-up: something reads app.rootGraph before the graph
+    # exists, and the getter logs this. It happens with this pack's extension blocked too (checked
+    # by serving an empty module in its place); the message comes from the frontend's own bundle.
+    # Version skew between the host's own parts: frontend 1.58.1 is newer than core v0.33.0 and asks
+    # the core's job API for routes it does not have yet (/api/jobs/{id}/assets, answered 404 by
+    # v0.33.0's server.py, which serves only /api/jobs, /api/jobs/{id} and the cancel routes). The
+    # queue/assets panels make these requests, not this pack: only for URLs under /api/jobs.
+    (r"Failed to load resource: the server responded with a status of (404|405)", r"/api/jobs(/[^?]*)?(\?.*)?$",
+     "the frontend's job API is newer than the core's (host version skew)"),
+    (r"^ComfyApp graph accessed before initialization$", r"/assets/[\w-]+\.js$",
+     "a frontend start-up message, not caused by this pack"),
 ]
 
 
@@ -51,6 +64,28 @@ def _unexpected(errors, host_url):
         if not ignored:
             out.append((kind, text, url))
     return out
+
+
+def test_console_filter_ignores_only_the_listed_host_messages():
+    """The filter keeps what the list does not name: the same message from another URL, or from
+    this pack's extension, still fails the tests."""
+    u = "http://127.0.0.1:8188"
+    e404 = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+    errs = [("error", e404, u + "/api/jobs/0b1c/assets?limit=500&offset=0"),
+            ("error", "ComfyApp graph accessed before initialization", u + "/assets/app-sW8NrIg5.js"),
+            ("error", e404, u + "/api/view?filename=x.png"),
+            ("error", e404, "http://elsewhere/api/jobs/0b1c/assets"),
+            ("error", "ComfyApp graph accessed before initialization", u + "/extensions/comfyui-noise-search/noise_search.js")]
+    assert _unexpected(errs, u) == errs[2:]
+
+
+def _check_console(log, host_url, what="console errors"):
+    """No unexpected console error, and no warning or error at all from this pack's extension
+    (a deprecation warning printed by the frontend while our code is on the stack counts)."""
+    errs = _unexpected(log.errors(), host_url)
+    assert not errs, f"{what}:\n" + "\n".join(map(str, errs))
+    ours = log.ours()
+    assert not ours, "warnings / errors from this pack's extension:\n" + "\n".join(map(str, ours))
 
 
 def _ui_examples():
@@ -93,20 +128,23 @@ def test_every_ui_example_loads_without_missing_nodes(comfy_page, ui_host):
         ui_types = {str(n["id"]): n["type"] for n in wf["nodes"]}
         for nid, node in api.items():
             assert ui_types.get(nid) == node["class_type"], (f.name, nid, node["class_type"])
-    bad = [m for m in log.messages if m[0] == "warning" and re.search(r"zod|invalid workflow", m[1], re.I)]
+    bad = [m for m in log.since() if m[0] == "warning" and re.search(r"zod|invalid workflow", m[1], re.I)]
     assert not bad, bad
-    errs = _unexpected(log.errors(), ui_host.url)
-    assert not errs, "console errors while loading the examples:\n" + "\n".join(map(str, errs))
+    _check_console(log, ui_host.url, "console errors while loading the examples")
 
 
-RUN_SETUP_JS = """async (wf) => {
+RUN_SETUP_JS = """async ([wf, seed]) => {
   await app.loadGraphData(wf, true, true, 'demo');
-  // the demo at 64x64 px: the tiny CPU checkpoint, a few seconds per run
+  // the demo at 64x64 px, 4 candidates of 4 steps: the tiny CPU checkpoint, seconds per run
   for (const n of app.graph.nodes) if (n.type === 'EmptyLatentImage') {
     n.widgets.find(w => w.name === 'width').value = 64;
     n.widgets.find(w => w.name === 'height').value = 64;
   }
   const s = app.graph.nodes.find(n => n.type === 'NoiseSearchSampler');
+  s.widgets.find(w => w.name === 'candidates').value = 4;
+  s.widgets.find(w => w.name === 'steps').value = 4;
+  // a seed of its own per mode: the same prompt again would come from the server's cache, unwatched
+  s.widgets.find(w => w.name === 'seed').value = seed;
   return {id: s.id, candidates: s.widgets.find(w => w.name === 'candidates').value,
           seed: s.widgets.find(w => w.name === 'seed').value,
           panel: !!s.widgets.find(w => w.name === 'noise_search_panel')};
@@ -126,10 +164,23 @@ FOCUS_JS = """(id) => {
 }"""
 
 
-def test_live_chart_and_gallery_after_a_run(comfy_page, ui_host, artifacts):
+STOCK_GRID_JS = """(id) => {
+  // the images the frontend shows for the node outside our panel: Nodes 2.0 renders the node as
+  // DOM (its output preview is an <img> in the node's element); the classic canvas keeps a
+  // preview widget or draws node.imgs in onDrawBackground
+  const s = app.graph.getNodeById(id);
+  const el = document.querySelector(`[data-node-id="${id}"]`);
+  const stock = el ? [...el.querySelectorAll('img, video')]
+    .filter(i => !i.closest('[data-testid=ns-panel]') && i.checkVisibility()) : [];  // shown to the user
+  return {nodeEl: !!el, stockImgs: stock.length, hide: !!s.hideOutputImages,
+          previewWidgets: (s.widgets ?? []).filter(w => w.name?.startsWith('$$canvas-image-preview')).length};
+}"""
+
+
+def test_live_chart_and_gallery_after_a_run(comfy_page, ui_host, artifacts, ui_mode):
     page, log = comfy_page
     wf = json.loads((EXAMPLES / f"{DEMO}.json").read_text())
-    info = page.evaluate(RUN_SETUP_JS, wf)
+    info = page.evaluate(RUN_SETUP_JS, [wf, {"classic": 42, "nodes2": 4242}[ui_mode]])
     assert info["panel"], "the search node has no noise_search_panel widget"
     n = info["candidates"]
     chart = page.locator(f'[data-testid="ns-chart"]')
@@ -149,6 +200,15 @@ def test_live_chart_and_gallery_after_a_run(comfy_page, ui_host, artifacts):
     page.wait_for_function("() => document.querySelectorAll('[data-testid=ns-candidate] img').length > 0 && "
                            "[...document.querySelectorAll('[data-testid=ns-candidate] img')].every(i => i.complete && i.naturalWidth > 0)",
                            timeout=30_000)
+
+    # no stock image grid under our gallery (the gallery shows the same candidates, with scores)
+    page.wait_for_timeout(300)  # the frontend's own preview (if any) follows the same executed event
+    grid = page.evaluate(STOCK_GRID_JS, info["id"])
+    if ui_mode == "nodes2":
+        assert grid["nodeEl"], "Nodes 2.0: no DOM element for the search node"
+        assert grid["stockImgs"] == 0, grid
+    else:
+        assert grid["previewWidgets"] == 0, grid
 
     # live: points were drawn one progress event at a time, before the gallery existed
     states = page.evaluate("() => window.__nsStates")
@@ -199,12 +259,60 @@ def test_live_chart_and_gallery_after_a_run(comfy_page, ui_host, artifacts):
                            timeout=10_000)  # the run summary is back after the seed-copy notice
     page.evaluate(FOCUS_JS, info["id"])
     page.wait_for_timeout(300)
-    shot = artifacts / "ui_after_run.png"
+    shot = artifacts / f"ui_after_run_{ui_mode}.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
 
-    errs = _unexpected(log.errors(), ui_host.url)
-    assert not errs, "console errors:\n" + "\n".join(map(str, errs))
+    _check_console(log, ui_host.url)
+
+
+SUBGRAPH_JS = """async (wf) => {
+  await app.loadGraphData(wf, true, true, 'subgraph');
+  const s = app.graph.nodes.find(n => n.type === 'NoiseSearchSampler');
+  // the user's way: select the search node, "Convert to Subgraph" (its seed gets promoted)
+  app.canvas.deselectAll?.();
+  app.canvas.selectNode(s);
+  await app.extensionManager.command.execute('Comfy.Graph.ConvertToSubgraph');
+  await new Promise(r => setTimeout(r, 200));
+  const host = app.graph.nodes.find(n => n.subgraph?.nodes?.some(x => x.type === 'NoiseSearchSampler'));
+  if (!host) return {error: 'no subgraph node after Convert to Subgraph'};
+  const inner = host.subgraph.nodes.find(x => x.type === 'NoiseSearchSampler');
+  const execId = `${host.id}:${inner.id}`;
+  const promoted = (host.widgets ?? []).map(w => w.name);
+  // a finished run of the inner node, as the server sends it (no images: only the seed logic)
+  const report = {algorithm: 'random', best: {score: 0.9, seed: 1234, candidate: 1},
+    totals: {nfe: 8, verifier_calls: 2, candidates: 2}, finals: [],
+    candidates: [{index: 0, seed: 1233, score: 0.1, nfe: 4, stage: 'final'},
+                 {index: 1, seed: 1234, score: 0.9, nfe: 8, stage: 'final'}]};
+  window.comfyAPI.api.api.dispatchEvent(new CustomEvent('noise_search.done', {detail: {node: execId, report, images: []}}));
+  const before = (await app.graphToPrompt()).output[execId]?.inputs?.seed;
+  // open the subgraph and press "Use seed" on the search node's panel
+  app.canvas.setGraph(host.subgraph);
+  await new Promise(r => setTimeout(r, 200));
+  const panel = inner.widgets.find(w => w.name === 'noise_search_panel').element;
+  const button = panel.querySelector('[data-testid=ns-use-seed]');
+  const label = button.textContent;
+  button.click();
+  const prompt = (await app.graphToPrompt()).output;
+  app.canvas.setGraph(app.graph);
+  return {promoted, before, label, sent: prompt[execId]?.inputs?.seed, keys: Object.keys(prompt),
+          inner: inner.widgets.find(w => w.name === 'seed').value,
+          summary: panel.querySelector('[data-testid=ns-summary]').textContent};
+}"""
+
+
+def test_use_seed_sets_the_seed_promoted_out_of_a_subgraph(comfy_page, ui_host):
+    """The search node converted into a subgraph: its seed is promoted to the subgraph node, whose
+    value is what the prompt sends. "Use seed" must change what the prompt sends."""
+    page, log = comfy_page
+    wf = json.loads((EXAMPLES / f"{DEMO}.json").read_text())
+    res = page.evaluate(SUBGRAPH_JS, wf)
+    assert "error" not in res, res
+    assert any("seed" in n for n in res["promoted"]), f"the seed was not promoted: {res}"
+    assert res["before"] == 42 and res["label"] == "Use seed 1234", res
+    assert res["sent"] == 1234, f"the prompt still sends the old seed: {res}"
+    assert res["inner"] == 1234, res
+    _check_console(log, ui_host.url)
 
 
 ADVANCED_JS = """async (wf) => {
@@ -232,8 +340,7 @@ def test_advanced_node_copies_the_seed_into_its_random_noise(comfy_page, ui_host
     res = page.evaluate(ADVANCED_JS, wf)
     assert res["points"] == 2, res  # the curve is rebuilt from the report when not watched live
     assert res["seed"] == 1234, res
-    errs = _unexpected(log.errors(), ui_host.url)
-    assert not errs, "console errors:\n" + "\n".join(map(str, errs))
+    _check_console(log, ui_host.url)
 
 
 def test_templates_menu_lists_only_the_ui_format_examples(comfy_page, ui_host):
