@@ -14,7 +14,9 @@ ARTIFACTS = Path(os.environ.get("NOISE_SEARCH_ARTIFACTS", ROOT / "test-artifacts
 
 @pytest.fixture(scope="session")
 def comfy_base(tmp_path_factory):
-    return prepare_base_dir(tmp_path_factory.mktemp("comfy_base"))
+    base = prepare_base_dir(tmp_path_factory.mktemp("comfy_base"))
+    (base / "custom_nodes" / "noise_search_test_probes").symlink_to(Path(__file__).parent / "probe_nodes")
+    return base
 
 
 @pytest.fixture(scope="session")
