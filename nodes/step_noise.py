@@ -85,16 +85,22 @@ def with_row_noise(sampler, seeds: Sequence[int]):
     return comfy.samplers.KSAMPLER(sampler_function, sampler.extra_options, sampler.inpaint_options)
 
 
+class _TooMany(Exception):
+    pass
+
+
 class _StandIn:
     """The model a sampler function sees, minus the model: counts calls, returns ``denoised`` from
     ``fill`` and runs the post-CFG functions (CFG++ samplers read the uncond prediction there)."""
 
-    def __init__(self, patcher, fill: Callable[[torch.Tensor], torch.Tensor]):
-        self.calls, self.fill = 0, fill
+    def __init__(self, patcher, fill: Callable[[torch.Tensor], torch.Tensor], limit: Optional[int] = None):
+        self.calls, self.fill, self.limit = 0, fill, limit
         self.inner_model = SimpleNamespace(inner_model=patcher.model, model_patcher=patcher)
 
     def __call__(self, x, sigma, model_options=None, **kwargs):
         self.calls += 1
+        if self.limit is not None and self.calls > self.limit:
+            raise _TooMany
         out = self.fill(x)
         for fn in (model_options or {}).get("sampler_post_cfg_function", []):
             out = fn({"denoised": out, "cond_denoised": out, "uncond_denoised": out, "cond": None, "uncond": None,
@@ -103,11 +109,11 @@ class _StandIn:
         return out
 
 
-def probe_nfe(sampler, patcher, sigmas: torch.Tensor, latent_shape, fill=None) -> int:
+def probe_nfe(sampler, patcher, sigmas: torch.Tensor, latent_shape, fill=None, limit=None) -> int:
     """Model calls the host's ``sampler`` makes for one latent over ``sigmas`` (a stand-in model
     answers; ``fill`` maps the state to its answer, zeros by default)."""
     fn = sampler.sampler_function
-    model = _StandIn(patcher, fill or torch.zeros_like)
+    model = _StandIn(patcher, fill or torch.zeros_like, limit)
     x = torch.zeros([1, latent_shape[0], *[2] * (len(latent_shape) - 1)])
     kw = dict(sampler.extra_options)
     if takes_noise_sampler(fn):
@@ -119,7 +125,11 @@ def probe_nfe(sampler, patcher, sigmas: torch.Tensor, latent_shape, fill=None) -
 def probe_is_variable(sampler, patcher, sigmas: torch.Tensor, latent_shape) -> bool:
     """True when the sampler's model calls depend on what the model returns (an adaptive step
     size, e.g. dpm_adaptive): two stand-ins with different answers see different counts."""
+    fixed = probe_nfe(sampler, patcher, sigmas, latent_shape)
     g = torch.Generator().manual_seed(0)
-    noisy = probe_nfe(sampler, patcher, sigmas, latent_shape,
-                      fill=lambda x: torch.randn(x.shape, generator=g, dtype=x.dtype))
-    return noisy != probe_nfe(sampler, patcher, sigmas, latent_shape)
+    try:  # an adaptive sampler may shrink its steps without end on random answers: stop it early
+        noisy = probe_nfe(sampler, patcher, sigmas, latent_shape, limit=2 * fixed + 8,
+                          fill=lambda x: torch.randn(x.shape, generator=g, dtype=x.dtype))
+    except _TooMany:
+        return True
+    return noisy != fixed
