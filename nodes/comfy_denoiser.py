@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import os
 import weakref
 from typing import Callable, Dict, Optional
@@ -189,7 +190,8 @@ class ComfyDenoiser:
         self._decoded: Dict[bytes, torch.Tensor] = {}
         self._costs: Dict[tuple, int] = {}
         #: samplers whose NFE depends on the model's answers (adaptive step size, e.g. dpm_adaptive)
-        self.variable_cost = step_noise.probe_is_variable(sampler, patcher, self.sigmas, self.latent_shape)
+        #: (also True when the stand-in model cannot drive the sampler: its NFE are then unplanned)
+        self.variable_cost = self._probe(step_noise.probe_is_variable, self.sigmas) in (True, None)
         #: run one latent at a time: the model's conditioning reads the sampler's seed, or the sampler
         #: controls its step size on the whole batch (rows would change each other's steps)
         self._per_row = self.variable_cost or _conds_use_seed(patcher.model)
@@ -202,9 +204,18 @@ class ComfyDenoiser:
         if end <= start:
             return 0
         if (start, end) not in self._costs:
-            self._costs[start, end] = step_noise.probe_nfe(self.sampler, self.guider.model_patcher,
-                                                           self.sigmas[start:end + 1], self.latent_shape)
+            n = self._probe(step_noise.probe_nfe, self.sigmas[start:end + 1])
+            self._costs[start, end] = end - start if n is None else n  # unplanned: one per step
         return self._costs[start, end]
+
+    def _probe(self, fn, sigmas):
+        try:
+            return fn(self.sampler, self.guider.model_patcher, sigmas, self.latent_shape)
+        except Exception as e:  # noqa: BLE001 - a sampler the stand-in cannot drive still samples
+            logging.getLogger("noise_search").warning("noise search: cannot count the NFE of sampler %r (%s: %s); "
+                                                      "budgets are refused for it", self.sampler_name,
+                                                      type(e).__name__, e)
+            return None
 
     @property
     def sampler_name(self) -> str:

@@ -275,8 +275,9 @@ def check_budget(den: ComfyDenoiser, budget: Optional[int]) -> None:
     if budget is None:
         return
     if den.variable_cost:
-        raise ValueError(f"budget_nfe: sampler {den.sampler_name!r} chooses its own step sizes, so its NFE cannot "
-                         "be planned to stay within a budget; set budget_nfe to 0 or pick a fixed-step sampler")
+        raise ValueError(f"budget_nfe: sampler {den.sampler_name!r} chooses its own step sizes (or its NFE could "
+                         "not be counted), so no plan can keep it within a budget; set budget_nfe to 0 or pick a "
+                         "fixed-step sampler")
     one = den.cost(0, len(den.sigmas) - 1)
     if budget < one:
         raise ValueError(f"budget_nfe: {budget} is below one trajectory ({one} NFE for {den.sampler_name!r} over "
