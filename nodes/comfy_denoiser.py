@@ -7,17 +7,20 @@ stops early: ``process_latent_out(inverse_noise_scaling(sigma, x))``); the backe
 model space only to re-noise.
 
 Bit-exact parity with a stock KSampler: a row started by :meth:`sample` from the noise a KSampler
-draws for seed ``s`` (``search.noise.seeded_noise``) runs through the same calls as that KSampler
-at batch 1; for samplers that draw noise during sampling (ancestral), each row gets its own noise
-sampler seeded with its seed, exactly as a batch-1 KSampler seeds it.
+draws for seed ``s`` (the host's ``prepare_noise``, see ``search_nodes.host_noise``) runs through
+the same calls as that KSampler at batch 1; for samplers that draw noise during sampling
+(ancestral, SDE), each row gets the noise sampler the host builds for it alone with its seed
+(``step_noise.with_row_noise``). NFE are planned by counting the host sampler's model calls
+(``step_noise.probe_nfe``), never from a table.
 """
 from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import os
 import weakref
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Optional
 
 import torch
 
@@ -26,32 +29,10 @@ import comfy.model_patcher
 import comfy.model_sampling
 import comfy.samplers
 import comfy.utils
-from comfy.k_diffusion import sampling as k_sampling
 
 from ..search.batching import Batcher
+from . import step_noise
 from ..search.noise import renoise as renoise_model_space
-
-
-def _takes_noise_sampler(fn) -> bool:
-    try:
-        return "noise_sampler" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _uses_brownian_tree(fn) -> bool:
-    try:
-        return "BrownianTreeNoiseSampler" in inspect.getsource(fn)
-    except (OSError, TypeError):
-        return False
-
-
-#: k-diffusion sampler -> (NFE per step, last step to sigma 0 is a single Euler evaluation)
-SAMPLER_NFE = {
-    "heun": (2, True), "dpm_2": (2, True), "dpm_2_ancestral": (2, True), "dpmpp_2s_ancestral": (2, True),
-    "dpmpp_sde": (2, True), "dpmpp_sde_gpu": (2, True), "heunpp2": (3, True), "seeds_2": (2, True),
-    "seeds_3": (3, True), "exp_heun_2_x0": (2, True), "exp_heun_2_x0_sde": (2, True),
-}
 
 
 #: FLOPs of one latent row through a diffusion model, per model object and input signature
@@ -103,35 +84,76 @@ def _split_rows(args, latents: int):
     return out
 
 
-class RowNoiseSampler:
-    """Per-row noise for stochastic samplers: row r draws from its own generator seeded with
-    ``seeds[r]`` — what k-diffusion's ``default_noise_sampler`` does for a batch-1 latent."""
+class ModelCalls:
+    """The guider's model options for one sampling run of ``latents`` latents: counts NFE (one per
+    latent per post-CFG call, as the host counts sampler steps) and latent rows through the
+    diffusion model, measures the model's FLOPs once per model and shape, and with
+    ``den.row_exact`` runs the model one latent at a time (the exact call a batch-1 sampler makes)."""
 
-    def __init__(self, x: torch.Tensor, seeds: Sequence[int]):
-        self.x = x
-        self.gens = []
-        for s in seeds:
-            g = torch.Generator(device=x.device)
-            g.manual_seed(int(s))
-            self.gens.append(g)
+    def __init__(self, den: "ComfyDenoiser", latents: int):
+        self.den, self.latents = den, latents
+        self.nfe = self.rows = 0
+        self.prev = None
 
-    def __call__(self, sigma, sigma_next):
-        shape = [1, *self.x.shape[1:]]
-        return torch.cat([torch.randn(shape, dtype=self.x.dtype, layout=self.x.layout, device=self.x.device,
-                                      generator=g) for g in self.gens], dim=0)
+    def options(self, orig: dict) -> dict:
+        self.prev = orig.get("model_function_wrapper")
+        opts = comfy.model_patcher.create_model_options_clone(orig)
+        opts = comfy.model_patcher.set_model_options_post_cfg_function(opts, self._count)
+        opts["model_function_wrapper"] = self._wrapper
+        return opts
+
+    def _count(self, args):
+        self.nfe += args["denoised"].shape[0]
+        return args["denoised"]
+
+    def _one(self, apply_model, args):
+        if self.prev is not None:
+            return self.prev(apply_model, args)
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    def _call(self, apply_model, args):
+        if not self.den.row_exact or self.latents == 1:
+            return self._one(apply_model, args)
+        split = _split_rows(args, self.latents)
+        if split is None:
+            self.den.row_exact_fallbacks += 1
+            return self._one(apply_model, args)
+        out = None
+        for idx, sub in split:
+            o = self._one(apply_model, sub)
+            if out is None:
+                out = o.new_empty((args["input"].shape[0], *o.shape[1:]))
+            out[idx] = o
+        return out
+
+    def _wrapper(self, apply_model, args):
+        n = args["input"].shape[0]
+        self.rows += n
+        cache = _FLOPS.setdefault(self.den.guider.model_patcher.model, {})
+        key = _flops_key(args)
+        if self.den.flops_per_row is None and key not in cache:  # counted once per model and shape
+            from torch.utils.flop_counter import FlopCounterMode
+            with FlopCounterMode(display=False) as fc:
+                out = self._call(apply_model, args)
+            cache[key] = fc.get_total_flops() / max(1, n)
+            self.den.flops_per_row = cache[key]
+            return out
+        if self.den.flops_per_row is None:
+            self.den.flops_per_row = cache[key]
+        return self._call(apply_model, args)
 
 
-class RowBrownianSampler:
-    """Per-row Brownian-tree noise (SDE samplers): one tree per row, seeded with that row's seed."""
-
-    def __init__(self, x: torch.Tensor, sigmas: torch.Tensor, seeds: Sequence[int]):
-        pos = sigmas[sigmas > 0]
-        sigma_min, sigma_max = pos.min(), sigmas.max()
-        self.trees = [k_sampling.BrownianTreeNoiseSampler(x[r:r + 1], sigma_min, sigma_max, seed=int(s), cpu=True)
-                      for r, s in enumerate(seeds)]
-
-    def __call__(self, sigma, sigma_next):
-        return torch.cat([t(sigma, sigma_next) for t in self.trees], dim=0)
+def _conds_use_seed(model) -> bool:
+    """Whether the diffusion model's conditioning reads the sampler's seed (unCLIP and SVD noise
+    augmentation, …): read from the model classes' source, as the host has no flag for it."""
+    for cls in type(model).__mro__:
+        if cls.__module__.startswith("comfy.model_base") and cls.__name__ != "BaseModel":
+            try:
+                if "seed" in inspect.getsource(cls):
+                    return True
+            except (OSError, TypeError):
+                return True
+    return False
 
 
 class ComfyDenoiser:
@@ -141,8 +163,7 @@ class ComfyDenoiser:
                  scorer: Optional[Callable] = None, mid_index: Optional[int] = None,
                  on_step: Optional[Callable[["ComfyDenoiser", torch.Tensor], None]] = None,
                  max_batch: int = 4):
-        self.guider = guider
-        self.sampler = sampler
+        self.guider, self.sampler = guider, sampler
         self.sigmas = sigmas.detach().float().cpu()
         if self.sigmas.ndim != 1 or len(self.sigmas) < 2:
             raise ValueError("sigmas: need a schedule of at least one step (two sigmas)")
@@ -152,11 +173,8 @@ class ComfyDenoiser:
         self.model_sampling = patcher.get_model_object("model_sampling")
         self.latent_format = patcher.get_model_object("latent_format")
         self.parameterization = "flow" if isinstance(self.model_sampling, comfy.model_sampling.CONST) else "ve"
-        self.scorer = scorer
-        self.mid_index = mid_index
-        self.on_step = on_step
-        self.nfe = 0
-        self.verifier_calls = 0
+        self.scorer, self.mid_index, self.on_step = scorer, mid_index, on_step
+        self.nfe = self.verifier_calls = 0
         #: latent rows through the diffusion model itself (cond and uncond both count: 2 per NFE
         #: under CFG), counted by a separate wrapper as a cross-check of ``nfe``
         self.model_rows = 0
@@ -166,24 +184,38 @@ class ComfyDenoiser:
         #: exact call a batch-1 sampler makes). On CPU, oneDNN convolutions change their last bits
         #: with the batch size, and batching buys little there; on GPUs the model runs batched.
         env = os.environ.get("NOISE_SEARCH_ROW_EXACT", "auto").lower()
-        self.row_exact = (guider.model_patcher.load_device.type == "cpu") if env == "auto" else env in ("1", "true", "on")
+        self.row_exact = (patcher.load_device.type == "cpu") if env == "auto" else env in ("1", "true", "on")
         self.row_exact_fallbacks = 0
         self.batcher = Batcher(max_batch)
         self._decoded: Dict[bytes, torch.Tensor] = {}
-        fn = getattr(sampler, "sampler_function", None)
-        self._row_noise = fn is not None and _takes_noise_sampler(fn)
-        self._brownian = self._row_noise and _uses_brownian_tree(fn)
+        self._costs: Dict[tuple, int] = {}
+        #: samplers whose NFE depends on the model's answers (adaptive step size, e.g. dpm_adaptive)
+        #: (also True when the stand-in model cannot drive the sampler: its NFE are then unplanned)
+        self.variable_cost = self._probe(step_noise.probe_is_variable, self.sigmas) in (True, None)
+        #: run one latent at a time: the model's conditioning reads the sampler's seed, or the sampler
+        #: controls its step size on the whole batch (rows would change each other's steps)
+        self._per_row = self.variable_cost or _conds_use_seed(patcher.model)
 
     # -- cost ---------------------------------------------------------------------------------
     def cost(self, start: int, end: int) -> int:
-        """Planned NFE for one latent from index ``start`` to ``end`` (used to fit a budget; the
-        reported NFEs are always the counted ones). Second-order samplers spend 2 per step, and
-        fall back to one Euler evaluation on the final step to sigma 0."""
-        per, euler_last = SAMPLER_NFE.get(self.sampler_name, (1, False))
-        n = max(0, end - start) * per
-        if euler_last and end == len(self.sigmas) - 1 and end > start:
-            n -= per - 1
-        return n
+        """NFE for one latent from index ``start`` to ``end``: the model calls the host's sampler
+        function makes over exactly that slice of the schedule, counted once by running it against
+        a stand-in model (``step_noise.probe_nfe``). The reported NFEs are always the counted ones."""
+        if end <= start:
+            return 0
+        if (start, end) not in self._costs:
+            n = self._probe(step_noise.probe_nfe, self.sigmas[start:end + 1])
+            self._costs[start, end] = end - start if n is None else n  # unplanned: one per step
+        return self._costs[start, end]
+
+    def _probe(self, fn, sigmas):
+        try:
+            return fn(self.sampler, self.guider.model_patcher, sigmas, self.latent_shape)
+        except Exception as e:  # noqa: BLE001 - a sampler the stand-in cannot drive still samples
+            logging.getLogger("noise_search").warning("noise search: cannot count the NFE of sampler %r (%s: %s); "
+                                                      "budgets are refused for it", self.sampler_name,
+                                                      type(e).__name__, e)
+            return None
 
     @property
     def stochastic(self) -> bool:
@@ -196,83 +228,36 @@ class ComfyDenoiser:
         return name[len("sample_"):] if name.startswith("sample_") else name
 
     # -- model calls --------------------------------------------------------------------------
-    def _sampler_for(self, x: torch.Tensor, sigmas: torch.Tensor, seeds: Sequence[int]):
-        if not self._row_noise:
-            return self.sampler
-        ns = RowBrownianSampler(x, sigmas, seeds) if self._brownian else RowNoiseSampler(x, seeds)
-        return comfy.samplers.KSAMPLER(self.sampler.sampler_function,
-                                       {**self.sampler.extra_options, "noise_sampler": ns},
-                                       self.sampler.inpaint_options)
-
-    def _run(self, noise, latent, sigmas, seeds, x0_at_rel: Optional[int], sampler=None):
-        captured = {}
-        counted = [0]
-
-        def count(args):
-            counted[0] += args["denoised"].shape[0]
-            return args["denoised"]
-
+    def _callback(self, x0_at_rel, captured):
         def callback(step, x0, x, total):
             comfy.model_management.throw_exception_if_processing_interrupted()
             if x0_at_rel is not None and step == x0_at_rel:
                 captured["x0"] = self.latent_format.process_out(x0.float()).cpu()
             if self.on_step is not None:
                 self.on_step(self, x0)
+        return callback
 
-        rows = [0]
+    def _run(self, noise, latent, sigmas, seeds, x0_at_rel: Optional[int], sampler=None):
+        if self._per_row and noise.shape[0] > 1:  # each row alone, with its own seed, as a batch-1 KSampler
+            outs = [self._run(noise[r:r + 1], latent[r:r + 1], sigmas, [s], x0_at_rel, sampler)
+                    for r, s in enumerate(seeds)]
+            if x0_at_rel is None:
+                return torch.cat(outs)
+            return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+        captured = {}
+        calls = ModelCalls(self, noise.shape[0])
         orig = self.guider.model_options
-        prev_wrapper = orig.get("model_function_wrapper")
-
-        latents = noise.shape[0]
-
-        def call_one(apply_model, args):
-            if prev_wrapper is not None:
-                return prev_wrapper(apply_model, args)
-            return apply_model(args["input"], args["timestep"], **args["c"])
-
-        def call(apply_model, args):
-            if not self.row_exact or latents == 1:
-                return call_one(apply_model, args)
-            split = _split_rows(args, latents)
-            if split is None:
-                self.row_exact_fallbacks += 1
-                return call_one(apply_model, args)
-            out = None
-            for idx, sub in split:
-                o = call_one(apply_model, sub)
-                if out is None:
-                    out = o.new_empty((args["input"].shape[0], *o.shape[1:]))
-                out[idx] = o
-            return out
-
-        def unet_wrapper(apply_model, args):
-            n = args["input"].shape[0]
-            rows[0] += n
-            if self.flops_per_row is None:  # FLOPs of the model in use, counted once per model and shape
-                key = _flops_key(args)
-                cache = _FLOPS.setdefault(self.guider.model_patcher.model, {})
-                if key not in cache:
-                    from torch.utils.flop_counter import FlopCounterMode
-                    with FlopCounterMode(display=False) as fc:
-                        out = call(apply_model, args)
-                    cache[key] = fc.get_total_flops() / max(1, n)
-                    self.flops_per_row = cache[key]
-                    return out
-                self.flops_per_row = cache[key]
-            return call(apply_model, args)
-
-        opts = comfy.model_patcher.create_model_options_clone(orig)
-        opts = comfy.model_patcher.set_model_options_post_cfg_function(opts, count)
-        opts["model_function_wrapper"] = unet_wrapper
-        self.guider.model_options = opts
+        self.guider.model_options = calls.options(orig)
         try:
-            device_noise_seed = int(seeds[0]) if len(seeds) else None
-            out = self.guider.sample(noise, latent, sampler or self._sampler_for(noise, sigmas, seeds), sigmas,
-                                     denoise_mask=None, callback=callback, disable_pbar=True, seed=device_noise_seed)
+            # seed: the model's conditioning does not read it (else one row per run, above); the
+            # samplers' own step noise is per row (step_noise.with_row_noise)
+            out = self.guider.sample(noise, latent, sampler or step_noise.with_row_noise(self.sampler, seeds), sigmas,
+                                     denoise_mask=None, callback=self._callback(x0_at_rel, captured),
+                                     disable_pbar=True, seed=int(seeds[0]) if len(seeds) else None)
         finally:
             self.guider.model_options = orig
-            self.nfe += counted[0]
-            self.model_rows += rows[0]
+            self.nfe += calls.nfe
+            self.model_rows += calls.rows
         out = out.to(comfy.model_management.intermediate_device()).float().cpu()
         if x0_at_rel is not None:
             return out, captured["x0"]
@@ -281,7 +266,7 @@ class ComfyDenoiser:
     def sample(self, noise, end, seeds, x0_at=None):
         sig = self.sigmas[: end + 1]
         latent = self.latent_image.expand(noise.shape[0], *self.latent_shape).contiguous()
-        return self._run(noise, latent, sig, seeds, x0_at)
+        return self._run(noise.to(latent.dtype), latent, sig, seeds, x0_at)
 
     def denoise(self, x, start, end, seeds, x0_at=None):
         if end <= start:

@@ -22,7 +22,7 @@ import latent_preview
 from ..search import RandomSearch
 from ..search.paths import PathsSearch
 from ..search.zero_order import ZeroOrderSearch
-from ..search.noise import noise_batch
+from ..search.noise import check_seed, noise_batch, noise_source
 from ..search.zero_order import reconstruct_noise
 from .comfy_denoiser import ComfyDenoiser
 from . import verifier_runtime
@@ -172,10 +172,7 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
                          "from one latent, so give it a batch of 1 (e.g. Empty Latent Image with batch_size 1)")
     if latent.get("noise_mask") is not None:
         raise ValueError("latent_image: has a noise mask (inpainting), which the search does not support yet")
-    # the stock samplers' call: the latent's downscale ratios, where the host takes them (0.3.75 does not)
-    fix_args = [latent.get(k) for k in ("downscale_ratio_spacial", "downscale_ratio_temporal")
-                if k in inspect.signature(comfy.sample.fix_empty_latent_channels).parameters]
-    samples = comfy.sample.fix_empty_latent_channels(guider.model_patcher, samples, *fix_args)
+    samples = fix_latent(guider.model_patcher, latent)
     if strategy is None:
         raise ValueError("strategy: connect a strategy node or set candidates")
     if max_batch < 1:
@@ -199,6 +196,7 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
     den = ComfyDenoiser(guider, sampler, sigmas, samples, scorer=scorer, on_step=on_step, max_batch=max_batch)
     if getattr(bound.verifier, "needs_mid_x0", False):
         den.mid_index = mid_index_for(den.sigmas, den.parameterization)
+    check_budget(den, budget_arg)
     strategy.validate(den, budget_arg)
     state["total"] = max(1, strategy.planned_nfe(den, budget_arg))
     pbar = comfy.utils.ProgressBar(state["total"])
@@ -207,16 +205,17 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
         comfy.model_management.throw_exception_if_processing_interrupted()
         _send(EVENT_PROGRESS, {"node": unique_id, **ev})
 
-    result = strategy.run(den, seed=seed, max_batch=max_batch, budget=budget_arg, progress=progress)
-    joint = rerank(result, scorer, strategy, den.latent_shape)
-    if joint is not None:
-        result.best_latent, result.best_seed, result.best_noise = joint["latent"], joint["seed"], joint["noise"]
-        result.best_score = joint["score"]
-    best_latent = result.best_latent
-    if rerender_winner and result.best_seed is not None:
-        # the winner alone at batch 1: the exact call a stock KSampler makes for that seed
-        best_latent = den.sample(noise_batch(den.latent_shape, [result.best_seed]), len(den.sigmas) - 1,
-                                 [result.best_seed])
+    with noise_source(host_noise(samples, latent.get("batch_index"))):  # every draw is the host's
+        result = strategy.run(den, seed=check_seed(seed), max_batch=max_batch, budget=budget_arg, progress=progress)
+        joint = rerank(result, scorer, strategy, den.latent_shape)
+        if joint is not None:
+            result.best_latent, result.best_seed, result.best_noise = joint["latent"], joint["seed"], joint["noise"]
+            result.best_score = joint["score"]
+        best_latent = result.best_latent
+        if rerender_winner and result.best_seed is not None:
+            # the winner alone at batch 1: the exact call a stock KSampler makes for that seed
+            best_latent = den.sample(noise_batch(den.latent_shape, [result.best_seed]), len(den.sigmas) - 1,
+                                     [result.best_seed])
     if not torch.isfinite(best_latent).all():  # never hand a NaN latent on as a success
         raise RuntimeError("noise search: the winning latent holds NaN or inf values, so there is no valid result. "
                            "The model gave non-finite values for every candidate: check the model and its weight "
@@ -226,6 +225,7 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
     report = result.report()
     report["settings"] = {"sampler": den.sampler_name, "steps": len(den.sigmas) - 1, "max_batch": max_batch,
                           "budget": budget_arg, "parameterization": den.parameterization,
+                          "nfe_per_trajectory": den.cost(0, len(den.sigmas) - 1),
                           "verifier": bound.verifier.describe(), "rerender_winner": bool(rerender_winner)}
     report["totals"]["oom_retries"] = den.batcher.oom_retries
     report["totals"]["model_rows"] = den.model_rows
@@ -251,6 +251,41 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
     noise = SeededNoise(result.best_noise, best_seed)
     return {"ui": {"images": ui_images, "noise_search": [report]},
             "result": (out_latent, images, json.dumps(report), best_seed, noise)}
+
+
+def fix_latent(patcher, latent: Dict[str, Any]) -> torch.Tensor:
+    """The latent as the stock samplers take it: the host's ``fix_empty_latent_channels``, given the
+    LATENT's downscale ratios where the host takes them (ComfyUI >= 0.11; the floor does not)."""
+    params = inspect.signature(comfy.sample.fix_empty_latent_channels).parameters
+    kw = {k: latent[k] for k in ("downscale_ratio_spacial", "downscale_ratio_temporal")
+          if k in params and latent.get(k) is not None}
+    return comfy.sample.fix_empty_latent_channels(patcher, latent["samples"], **kw)
+
+
+def host_noise(latent: torch.Tensor, batch_index=None):
+    """The host's noise for one latent like ``latent`` and a seed: ``comfy.sample.prepare_noise`` on
+    a batch-1 template of the latent's dtype, with the latent's ``batch_index`` as a stock KSampler
+    passes it (index k takes the seed's (k+1)-th draw)."""
+    inds = None if batch_index is None else [int(batch_index[0])]
+
+    def draw(shape, seed):
+        return comfy.sample.prepare_noise(torch.zeros(shape, dtype=latent.dtype), seed, inds)
+    return draw
+
+
+def check_budget(den: ComfyDenoiser, budget: Optional[int]) -> None:
+    """A budget is a hard cap: refuse a sampler whose NFE cannot be planned, or a budget below one
+    trajectory, naming ``budget_nfe``."""
+    if budget is None:
+        return
+    if den.variable_cost:
+        raise ValueError(f"budget_nfe: sampler {den.sampler_name!r} chooses its own step sizes (or its NFE could "
+                         "not be counted), so no plan can keep it within a budget; set budget_nfe to 0 or pick a "
+                         "fixed-step sampler")
+    one = den.cost(0, len(den.sigmas) - 1)
+    if budget < one:
+        raise ValueError(f"budget_nfe: {budget} is below one trajectory ({one} NFE for {den.sampler_name!r} over "
+                         f"{len(den.sigmas) - 1} steps); raise budget_nfe to at least {one}, or set it to 0")
 
 
 def verifier_cost(verifier, images: torch.Tensor, den: ComfyDenoiser, calls: int) -> Dict[str, Any]:
@@ -501,7 +536,9 @@ class CandidateNoise:
 
     def generate_noise(self, input_latent):
         x = input_latent["samples"]
-        return noise_batch(x.shape[1:], [self.seed + i for i in range(x.shape[0])], dtype=x.dtype)
+        inds = input_latent.get("batch_index")
+        return torch.cat([host_noise(x, None if inds is None else [inds[i]])([1, *x.shape[1:]], check_seed(self.seed + i))
+                          for i in range(x.shape[0])])
 
 
 class NoiseSearchNoiseCandidates:

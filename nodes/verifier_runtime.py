@@ -2,10 +2,13 @@
 
 - :class:`BoundVerifier`: the value carried by ``NS_VERIFIER`` sockets (a verifier + its prompt).
 - :func:`prepare`: once before a search: cast to the inference dtype (first time only), wrap the
-  verifier's modules in a ``comfy.model_patcher.ModelPatcher`` (as ``comfy/clip_vision.py`` does)
-  and load them with ``comfy.model_management.load_models_gpu``. ComfyUI then decides: if the
-  diffusion model and the verifier both fit, both stay resident and nothing reloads per
-  candidate; if not, loading one evicts the other and they take turns.
+  verifier's modules in the patcher class the host gives its own models
+  (``comfy.model_patcher.CoreModelPatcher``, as ``comfy/clip_vision.py`` does: the dynamic-VRAM
+  ``ModelPatcherDynamic`` where the host enabled it, a legacy ``ModelPatcher`` on CPU and on older
+  hosts) and load them with ``comfy.model_management.load_models_gpu``. With dynamic VRAM the host
+  does not unload dynamic models to make room for other dynamic ones, so scoring does not evict the
+  diffusion model; with legacy patchers ComfyUI decides: if both fit, both stay resident; if not,
+  loading one evicts the other and they take turns.
 - :func:`score_images`: score a batch (IMAGE [B, H, W, 3] in [0, 1]) → float32 [B] on the CPU,
   in chunks, honouring ComfyUI's cancel button between chunks. Weight-free verifiers work through
   the same calls (nothing to load; they run on the images' device).
@@ -89,7 +92,8 @@ def patcher_for(verifier: Verifier):
     if dtype != torch.float32:
         holder.to(dtype=dtype)
     holder.to(offload_device)
-    p = comfy.model_patcher.ModelPatcher(holder, load_device=load_device, offload_device=offload_device)
+    cls = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
+    p = cls(holder, load_device=load_device, offload_device=offload_device)
     verifier.__dict__["_comfy_patcher"] = p
     return p
 
@@ -133,8 +137,10 @@ def prepare(bound: BoundVerifier, batch: int = CHUNK, reset: bool = True) -> Non
     if not ps:
         return
     import comfy.model_management as mm
-    # full load: transformers modules are not comfy.ops layers, so no partial (lowvram) loading
-    mm.load_models_gpu(ps, memory_required=_memory_required(v, batch), force_full_load=True)
+    # legacy patchers load fully: transformers modules are not comfy.ops layers, so no partial
+    # (lowvram) loading; a dynamic patcher loads such modules whole by itself
+    full = not all(getattr(p, "is_dynamic", lambda: False)() for p in ps)
+    mm.load_models_gpu(ps, memory_required=_memory_required(v, batch), force_full_load=full)
 
 
 def _check_interrupt():

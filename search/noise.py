@@ -1,19 +1,50 @@
 """Noise: seeded draws that match the host, and forward re-noising per parameterisation."""
 from __future__ import annotations
 
-from typing import Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Optional, Sequence
 
 import torch
 
 MASK64 = (1 << 64) - 1
 
+#: the host's own noise draw while a search runs inside it (see :func:`noise_source`)
+_SOURCE: ContextVar[Optional[Callable]] = ContextVar("noise_source", default=None)
+
+
+@contextmanager
+def noise_source(draw: Callable):
+    """Within this block, :func:`seeded_noise` returns ``draw(shape, seed)`` (the host's own noise,
+    e.g. ComfyUI's ``prepare_noise``) instead of its torch-only draw, so every noise the algorithms
+    take is the host's. Algorithms stay host-free; the host glue opens the block around a search."""
+    token = _SOURCE.set(draw)
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` as an int, or a ValueError naming it when a sampler could not be seeded with it
+    (torch generators take 0 .. 2**64 - 1; a stock KSampler raises past that, so no wrap here)."""
+    s = int(seed)
+    if not 0 <= s <= MASK64:
+        raise ValueError(f"seed: candidate seed {s} is outside 0 .. 2**64-1 (candidate i uses seed + i); "
+                         "lower seed so that seed + candidates - 1 stays at most 18446744073709551615")
+    return s
+
 
 def seeded_noise(shape: Sequence[int], seed: int, dtype=torch.float32) -> torch.Tensor:
-    """Unit Gaussian noise of ``shape`` (one latent, batch dim included, usually 1) drawn on the
-    CPU from a generator seeded with ``seed`` — the same draw ComfyUI's KSampler makes for a
-    batch-1 latent with that seed."""
+    """Unit Gaussian noise of ``shape`` (one latent, batch dim included, usually 1) for ``seed``:
+    the host's draw inside :func:`noise_source`, else drawn on the CPU from a generator seeded with
+    ``seed`` (what ComfyUI's ``prepare_noise`` does for a batch-1 latent without batch_index)."""
+    s = check_seed(seed)
+    draw = _SOURCE.get()
+    if draw is not None:
+        return draw(tuple(shape), s).to(dtype)
     g = torch.Generator(device="cpu")
-    g.manual_seed(int(seed) & MASK64)
+    g.manual_seed(s)
     return torch.randn(tuple(shape), dtype=dtype, generator=g, device="cpu")
 
 

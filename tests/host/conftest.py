@@ -18,6 +18,7 @@ def comfy_base(tmp_path_factory):
     base = prepare_base_dir(tmp_path_factory.mktemp("comfy_base"))
     # test-only nodes and tiny FLUX models: for the test server only, never part of the pack
     (base / "custom_nodes" / "noise_search_test_pack").symlink_to(ROOT / "tests" / "host" / "test_pack")
+    (base / "custom_nodes" / "noise_search_test_probes").symlink_to(Path(__file__).parent / "probe_nodes")
     install_tiny_flux(base)
     return base
 
