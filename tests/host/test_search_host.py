@@ -106,9 +106,15 @@ def test_noise_candidates_node_matches_stock_seeds(comfy):
         "latent_image": ["latent", 0]}}
     wf["save_latent"] = {"class_type": "SaveLatent", "inputs": {"samples": ["sca", 0], "filename_prefix": "cands"}}
     batch = saved_latent(comfy, comfy.run(wf))
-    one = W.base()
-    ref = saved_latent(comfy, comfy.run(W.ksampler(one, 52)))
-    assert torch.equal(batch[2:3], ref)
+    refs = [saved_latent(comfy, comfy.run(W.ksampler(W.base(), s))) for s in (50, 51, 52)]
+    # Row i starts from the stock noise of seed + i (the node calls the host's prepare_noise). The
+    # stock SamplerCustomAdvanced then runs the model on the whole batch of 3, and CPU convolutions
+    # change their last bits with the batch size (on v0.33.0; the rows happened to match on 0.3.75),
+    # so the rows equal the batch-1 runs to float precision, not bit for bit. Row-exact parity of the
+    # search itself is tested in test_foundation.py and test_samplers.py.
+    for i, ref in enumerate(refs):
+        assert torch.allclose(batch[i:i + 1], ref, rtol=1e-4, atol=1e-3), i
+        assert not torch.allclose(batch[(i + 1) % 3:(i + 1) % 3 + 1], ref, rtol=1e-2, atol=1e-1)
 
 
 @pytest.mark.parametrize("strategy,needle", [
