@@ -276,7 +276,7 @@ def resolve_tokenizer(spec: Optional[str], near: str, search_dirs: Iterable[str]
         raise WeightsNotFoundError(
             "ImageReward text tokenizer (bert-base-uncased) not found. Looked in:\n  - " +
             "\n  - ".join(looked + e.looked) +
-            f"\nTo fix: `huggingface-cli download {DEFAULT_TOKENIZER} vocab.txt tokenizer.json tokenizer_config.json`, "
+            f"\nTo fix: `hf download {DEFAULT_TOKENIZER} vocab.txt tokenizer.json tokenizer_config.json`, "
             f"or copy a bert-base-uncased folder next to ImageReward.pt.", looked + e.looked) from None
 
 
