@@ -64,7 +64,7 @@ class PickScore(CLIPScore):
         tok_path = tokenizer or (path if find_file(path, ("tokenizer.json", "vocab.json")) else PICKSCORE_PROCESSOR)
         if tok_path != path:
             tok_path = resolve(tok_path, search_dirs, what="PickScore tokenizer", allow_download=allow_download,
-                               required=("tokenizer_config.json",))
+                               required=("tokenizer_config.json",), allow_patterns=("*.json", "*.txt"))
         tok = AutoTokenizer.from_pretrained(tok_path)
         pre = clip_preprocess_for(path, CLIPConfig.from_pretrained(path).vision_config.image_size)
         return cls(model, tok, pre, weight=1.0, clamp=False, name=kw.pop("name", "pickscore"), **kw)
