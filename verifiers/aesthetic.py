@@ -75,7 +75,7 @@ class AestheticScore(Verifier):
         except WeightsNotFoundError as e:
             if head == DEFAULT_HEAD:  # also try the hub copy of the default file
                 try:
-                    head_path = resolve(DEFAULT_HEAD_HUB, (), what="aesthetic head")
+                    head_path = resolve(DEFAULT_HEAD_HUB, search_dirs, what="aesthetic head")
                 except WeightsNotFoundError as e2:
                     raise WeightsNotFoundError(
                         f"aesthetic head {head!r} not found. Looked in:\n  - " + "\n  - ".join(e.looked + e2.looked) +

@@ -132,13 +132,14 @@ def resolve(spec: str, search_dirs: Iterable[str] = (), *, what: str = "verifier
     candidates = [] if (hub and not os.path.isabs(p)) else [("local path", p)]
     if not os.path.isabs(p):
         for d in dirs:
-            candidates.append(("models folder", os.path.join(d, p)))
-            if hub:
-                local = os.path.join(d, local_name(repo))
-                if filename:
-                    candidates += [("models folder", os.path.join(local, filename)), ("models folder", os.path.join(d, filename))]
-                else:
-                    candidates.append(("models folder", local))
+            if not hub:
+                candidates.append(("models folder", os.path.join(d, p)))
+                continue
+            full, local = os.path.join(d, repo), os.path.join(d, local_name(repo))
+            if filename:
+                candidates += [("models folder", os.path.join(x, filename)) for x in (full, local, d)]
+            else:
+                candidates += [("models folder", full), ("models folder", local)]
     for label, path in dict.fromkeys(candidates):
         got = try_path(label, path)
         if got:

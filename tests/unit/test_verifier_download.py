@@ -83,3 +83,12 @@ def test_failed_download_is_listed(tmp_path, monkeypatch, hub_files):
         out, _ = run(tmp_path, monkeypatch, hub.url)
     assert f"download from {hub.url}: openai/clip-vit-large-patch14" in out["error"]
     assert "failed" in out["error"]
+
+
+def test_pick_files_fetches_configs_and_one_weight_format():
+    from verifiers.download import pick_files
+    names = ["config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "vocab.txt", "README.md",
+             "onnx/model.onnx", "flax_model.msgpack", "modeling_x.py"]
+    assert pick_files(names) == ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"]
+    assert pick_files(["config.json", "pytorch_model.bin"]) == ["config.json", "pytorch_model.bin"]
+    assert pick_files(names, ("*.json", "*.txt")) == ["config.json", "tokenizer.json", "vocab.txt"]  # tokenizers only

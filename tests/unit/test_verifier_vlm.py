@@ -124,3 +124,10 @@ def test_qwen2_5_vl_loads_and_scores(tmp_path, images):
     s = j.score(images[:2], PROMPT)
     assert torch.isfinite(s).all() and ((s >= 0) & (s <= 10)).all()
     assert abs(float(s[0]) - hand_expected(path, images[0], RUBRIC_TEMPLATE.format(prompt=PROMPT, axis=OVERALL))) < 1e-4
+
+
+def test_cost_counts_every_question(vlm_dir):
+    one = judge(vlm_dir, "overall").flops_per_image(24, 32)
+    five = judge(vlm_dir, "mean").flops_per_image(24, 32)
+    axes = sum(judge(vlm_dir, a).flops_per_image(24, 32) for a in AXES)
+    assert one > 0 and abs(five - axes) < 0.01 * axes  # five rubric questions per image, one row each
