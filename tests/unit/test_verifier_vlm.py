@@ -130,4 +130,5 @@ def test_cost_counts_every_question(vlm_dir):
     one = judge(vlm_dir, "overall").flops_per_image(24, 32)
     five = judge(vlm_dir, "mean").flops_per_image(24, 32)
     axes = sum(judge(vlm_dir, a).flops_per_image(24, 32) for a in AXES)
-    assert one > 0 and abs(five - axes) < 0.01 * axes  # five rubric questions per image, one row each
+    # five rubric questions per image, one row each (rows are left-padded to the longest question)
+    assert one > 0 and axes <= five < 1.05 * axes
