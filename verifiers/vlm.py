@@ -20,6 +20,7 @@ Scores are computed from float32 logits whatever the model's dtype.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterable, List, Optional, Sequence
 
@@ -75,6 +76,28 @@ def expected_score(first: torch.Tensor, after_one: Optional[torch.Tensor], digit
     probs = torch.cat([probs, p10[:, None]], dim=1)
     probs = probs / probs.sum(dim=1, keepdim=True)
     return probs @ torch.arange(11, dtype=probs.dtype, device=probs.device)
+
+
+@contextlib.contextmanager
+def fp32_head(model):
+    """Compute the output projection (the LM head) in float32 while the backbone may run in half
+    precision, so probabilities are not quantised to bf16 steps. No-op for float32 models and for
+    models that post-process logits (soft-capping)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    cfg = getattr(model.config, "get_text_config", lambda: model.config)()
+    if head is None or head.weight.dtype == torch.float32 or getattr(cfg, "final_logit_softcapping", None):
+        yield
+        return
+
+    def hook(mod, args, out):
+        bias = mod.bias.float() if getattr(mod, "bias", None) is not None else None
+        return torch.nn.functional.linear(args[0].float(), mod.weight.float(), bias)
+
+    h = head.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        h.remove()
 
 
 class VLMJudge(Verifier):
@@ -161,11 +184,23 @@ class VLMJudge(Verifier):
         last-but-one and last positions) when a '1' is appended for a two-token '10'."""
         append = self.digits[1] if (self.mode != "vqascore" and self.ten is None) else None
         out = []
-        for s in range(0, len(texts), self.rows_per_forward):
-            inp = self._inputs(images[s:s + self.rows_per_forward], texts[s:s + self.rows_per_forward], append)
-            logits = self.model(**inp).logits
-            out.append((logits[:, -2:] if append is not None else logits[:, -1]).float())
+        keep = 2 if append is not None else 1
+        with fp32_head(self.model):
+            for s in range(0, len(texts), self.rows_per_forward):
+                inp = self._inputs(images[s:s + self.rows_per_forward], texts[s:s + self.rows_per_forward], append)
+                logits = self._forward(inp, keep)
+                out.append((logits[:, -2:] if append is not None else logits[:, -1]).float())
         return torch.cat(out)
+
+    def _forward(self, inp, keep: int) -> torch.Tensor:
+        """Logits of the last ``keep`` positions only (full-vocabulary logits of every image token
+        would take gigabytes), where the model supports ``logits_to_keep``."""
+        if self.__dict__.get("_keep_ok", True):
+            try:
+                return self.model(**inp, logits_to_keep=keep).logits
+            except TypeError:
+                self.__dict__["_keep_ok"] = False
+        return self.model(**inp).logits
 
     def _score(self, images, prompts, mid_images):
         per = [self.questions(p) for p in prompts]

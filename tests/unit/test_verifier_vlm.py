@@ -132,3 +132,16 @@ def test_cost_counts_every_question(vlm_dir):
     axes = sum(judge(vlm_dir, a).flops_per_image(24, 32) for a in AXES)
     # five rubric questions per image, one row each (rows are left-padded to the longest question)
     assert one > 0 and axes <= five < 1.05 * axes
+
+
+def test_half_precision_backbone_scores_through_an_fp32_head(vlm_dir, images):
+    full = judge(vlm_dir, "overall")
+    ref = full.score(images, PROMPT)
+    half = judge(vlm_dir, "overall")
+    half.model.to(torch.bfloat16)
+    got = half.score(images, PROMPT)
+    assert half.last_logits.dtype == torch.float32
+    assert torch.isfinite(got).all() and (got - ref).abs().max() < 0.5
+    # the LM head really ran in float32: its logits are not on bf16's grid
+    lg = half.last_logits[0, 0]
+    assert not torch.equal(lg, lg.to(torch.bfloat16).float())
