@@ -1,6 +1,8 @@
 """DrawBench harness: search configurations × DrawBench prompts, scored by held-out verifiers, in
 the layout of the paper's Table 2 (rows = search configuration, columns = Aesthetic, CLIPScore,
-ImageReward).
+ImageReward, LLM grader). The LLM-grader column is the pack's VLM judge (``--vlm-model``, default
+Qwen2.5-VL-3B-Instruct; ``--vlm-mode`` overall, mean of the five rubric axes, one axis, or vqascore):
+the expected 0-10 score under the VLM's next-token probabilities, held out like the others.
 
 Every image is made through the ComfyUI API with the pack's own nodes (so what is measured is
 what users run): CheckpointLoaderSimple → CLIPTextEncode → NoiseSearchSampler (search verifier,
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import host_common as H  # noqa: E402
 
 PROMPTS = Path(__file__).resolve().parent / "data" / "drawbench.txt"
-EVAL_COLUMNS = ("Aesthetic", "CLIPScore", "ImageReward")
+EVAL_COLUMNS = ("Aesthetic", "CLIPScore", "ImageReward", "LLM grader")
 
 
 def load_prompts(path: Path = PROMPTS) -> List[str]:
@@ -51,6 +53,7 @@ class Specs:
         self.clip, self.head, self.aesthetic_clip, self.image_reward = (a.clip_model, a.aesthetic_head,
                                                                          a.aesthetic_clip or a.clip_model,
                                                                          a.image_reward_model)
+        self.vlm, self.vlm_mode = a.vlm_model, a.vlm_mode
 
 
 def make_tiny_specs(folder: Path, a):
@@ -60,6 +63,8 @@ def make_tiny_specs(folder: Path, a):
     a.aesthetic_head = make_aesthetic_head(str(folder / "tiny_head.pth"), dim=16)
     a.aesthetic_clip = a.clip_model
     a.image_reward_model = make_image_reward_files(str(folder / "tiny_ir"))
+    from tests.tiny_vlm import make_vlm_dir
+    a.vlm_model = make_vlm_dir(str(folder / "tiny_vlm"))
 
 
 def verifier_node(kind: str, prompt: str, s: Specs) -> Dict:
@@ -150,7 +155,7 @@ def load_evaluators(specs: Specs, which: List[str]):
         transformers.logging.set_verbosity_error()
     except ImportError:
         pass
-    from verifiers import AestheticScore, CLIPScore, ImageReward
+    from verifiers import AestheticScore, CLIPScore, ImageReward, VLMJudge
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     ev = {}
     if "Aesthetic" in which:
@@ -159,6 +164,9 @@ def load_evaluators(specs: Specs, which: List[str]):
         ev["CLIPScore"] = CLIPScore.from_pretrained(specs.clip)
     if "ImageReward" in which:
         ev["ImageReward"] = ImageReward.from_pretrained(specs.image_reward)
+    if "LLM grader" in which:
+        ev["LLM grader"] = VLMJudge.from_pretrained(specs.vlm, mode=specs.vlm_mode,
+                                                    dtype=torch.bfloat16 if dev == "cuda" else None)
     for v in ev.values():
         v.to(dev)
     return ev
@@ -200,6 +208,9 @@ def main(argv=None):
     ap.add_argument("--aesthetic-head", default="sac+logos+ava1-l14-linearMSE.pth")
     ap.add_argument("--aesthetic-clip", default=None, help="CLIP for the aesthetic head (default: --clip-model)")
     ap.add_argument("--image-reward-model", default="THUDM/ImageReward")
+    ap.add_argument("--vlm-model", default="Qwen/Qwen2.5-VL-3B-Instruct", help="the LLM-grader column's VLM judge")
+    ap.add_argument("--vlm-mode", default="overall", help="overall | mean | accuracy | creativity | quality | "
+                    "consistency | resonance | vqascore")
     ap.add_argument("--tiny", action="store_true", help="tiny random-weight evaluation/search verifiers (smoke tests)")
     ap.add_argument("--limit", type=int, default=None, help="first N prompts only")
     ap.add_argument("--prompts", type=Path, default=PROMPTS)

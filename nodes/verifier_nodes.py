@@ -19,7 +19,10 @@ import torch
 import folder_paths
 
 from ..verifiers import (AestheticScore, Brightness, CLIPScore, CLIPZeroShot, ClassifierLogit, ColorTarget,
-                         Ensemble, ImageReward, SelfSupervised, Sharpness, WithPrompt, list_local)
+                         Ensemble, HPSv2, ImageReward, PickScore, SelfSupervised, Sharpness, VLMJudge, WithPrompt,
+                         download, list_local)
+from ..verifiers import vlm
+from ..verifiers.reward_models import DEFAULT_HPS, DEFAULT_PICKSCORE
 from ..verifiers.aesthetic import DEFAULT_HEAD
 from ..verifiers.clip import DEFAULT_CLIP
 from ..verifiers.image_reward import DEFAULT_IMAGE_REWARD
@@ -76,9 +79,31 @@ def _fail(node: str, inp: str, value, e: Exception):
     raise RuntimeError(f"{node}: input '{inp}' = {value!r}: {e}") from e
 
 
-def _load(node: str, inp: str, value, key, build):
+class _ComfyProgress:
+    """Download progress on ComfyUI's progress bar (one bar per file, in bytes)."""
+
+    def __init__(self):
+        self.bar, self.desc = None, None
+
+    def __call__(self, desc, done, total):
+        if not total:
+            return
+        import comfy.utils
+        if self.bar is None or desc != self.desc:
+            self.bar, self.desc = comfy.utils.ProgressBar(int(total)), desc
+        self.bar.update_absolute(int(done), int(total))
+
+
+def _downloads(allow):
+    """Downloads of missing weights while a node loads: on unless ``allow`` is False (the node's
+    'download' input), NOISE_SEARCH_ALLOW_DOWNLOAD=0, or HF_HUB_OFFLINE; shown on ComfyUI's bar."""
+    return download.settings(allow=None if allow else False, progress=_ComfyProgress())
+
+
+def _load(node: str, inp: str, value, key, build, allow_download=True):
     try:
-        return _cached(key, build)
+        with _downloads(allow_download):
+            return _cached(key, build)
     except Exception as e:  # noqa: BLE001 - re-raised naming the input
         _fail(node, inp, value, e)
 
@@ -87,7 +112,11 @@ OVERRIDE = ("STRING", {"default": "", "multiline": False,
                        "tooltip": "Optional: a local path or a Hugging Face id (org/name or org/name:file); "
                                   "overrides the combo when not empty."})
 PROMPT = ("STRING", {"multiline": True, "default": "",
-                     "tooltip": "The prompt the images are scored against (usually the generation prompt)."})
+                     "tooltip": "The prompt the images are scored against. Link it to the String node that also "
+                                "feeds CLIPTextEncode, so the prompt is typed once."})
+DOWNLOAD = ("BOOLEAN", {"default": True, "tooltip": "Download missing weights from the Hugging Face hub into "
+                                                    "models/verifiers/<name>/ on first use (never when "
+                                                    "HF_HUB_OFFLINE is set)."})
 
 
 class _Base:
@@ -106,13 +135,14 @@ class NoiseSearchCLIPScore(_Base):
                              "prompt": PROMPT},
                 "optional": {"model_override": OVERRIDE,
                              "clamp_negative": ("BOOLEAN", {"default": True, "tooltip": "CLIPScore clamps cos < 0 to 0; "
-                                                            "off: 100·cos, which still ranks when all cosines are negative."})}}
+                                                            "off: 100·cos, which still ranks when all cosines are negative."}),
+                             "download": DOWNLOAD}}
 
-    def build(self, model, prompt, model_override="", clamp_negative=True):
+    def build(self, model, prompt, model_override="", clamp_negative=True, download=True):
         spec = _spec(model, model_override)
         inp = "model_override" if (model_override or "").strip() else "model"
         v = _load("NoiseSearchCLIPScore", inp, spec, ("clip", spec, bool(clamp_negative)),
-                  lambda: CLIPScore.from_pretrained(spec, search_dirs(), clamp=bool(clamp_negative)))
+                  lambda: CLIPScore.from_pretrained(spec, search_dirs(), clamp=bool(clamp_negative)), download)
         return (BoundVerifier(v, prompt),)
 
 
@@ -127,14 +157,15 @@ class NoiseSearchImageReward(_Base):
                 "optional": {"model_override": OVERRIDE,
                              "tokenizer_override": ("STRING", {"default": "", "tooltip": "Optional folder or HF id of the "
                                                                 "bert-base-uncased tokenizer (default: next to the "
-                                                                "checkpoint, models/verifiers/bert-base-uncased, or the HF cache)."})}}
+                                                                "checkpoint, models/verifiers/bert-base-uncased, or the HF cache)."}),
+                             "download": DOWNLOAD}}
 
-    def build(self, model, prompt, model_override="", tokenizer_override=""):
+    def build(self, model, prompt, model_override="", tokenizer_override="", download=True):
         spec = _spec(model, model_override)
         tok = (tokenizer_override or "").strip() or None
         inp = "model_override" if (model_override or "").strip() else "model"
         v = _load("NoiseSearchImageReward", inp, spec, ("image_reward", spec, tok),
-                  lambda: ImageReward.from_pretrained(spec, search_dirs(), tokenizer=tok))
+                  lambda: ImageReward.from_pretrained(spec, search_dirs(), tokenizer=tok), download)
         return (BoundVerifier(v, prompt),)
 
 
@@ -146,14 +177,15 @@ class NoiseSearchAesthetic(_Base):
         return {"required": {"head": (model_choices(DEFAULT_HEAD, exts=(".pth", ".pt", ".safetensors"), dirs=False),
                                       {"default": DEFAULT_HEAD}),
                              "clip_model": (model_choices(DEFAULT_CLIP, files=False), {"default": DEFAULT_CLIP})},
-                "optional": {"head_override": OVERRIDE, "clip_override": OVERRIDE}}
+                "optional": {"head_override": OVERRIDE, "clip_override": OVERRIDE, "download": DOWNLOAD}}
 
-    def build(self, head, clip_model, head_override="", clip_override=""):
+    def build(self, head, clip_model, head_override="", clip_override="", download=True):
         h, c = _spec(head, head_override), _spec(clip_model, clip_override)
         names = {"head": ("head_override" if (head_override or "").strip() else "head", h),
                  "clip": ("clip_override" if (clip_override or "").strip() else "clip_model", c)}
         try:
-            v = _cached(("aesthetic", h, c), lambda: AestheticScore.from_pretrained(h, c, search_dirs()))
+            with _downloads(download):
+                v = _cached(("aesthetic", h, c), lambda: AestheticScore.from_pretrained(h, c, search_dirs()))
         except Exception as e:  # noqa: BLE001 - re-raised naming the input(s) at fault
             bad = [names[p] for p in getattr(e, "bad_input", ()) if p in names] or list(names.values())
             _fail("NoiseSearchAesthetic", "/".join(n for n, _ in bad), " + ".join(x for _, x in bad), e)
@@ -201,9 +233,10 @@ class NoiseSearchClassifier(_Base):
                 "optional": {"model_override": OVERRIDE,
                              "class_names": ("STRING", {"multiline": True, "default": "",
                                                         "tooltip": "CLIP zero-shot: class names, one per line; "
-                                                                   "the target must be one of them."})}}
+                                                                   "the target must be one of them."}),
+                             "download": DOWNLOAD}}
 
-    def build(self, backend, model, target, mode="logit", model_override="", class_names=""):
+    def build(self, backend, model, target, mode="logit", model_override="", class_names="", download=True):
         spec = _spec(model, model_override)
         if backend == "CLIP zero-shot":
             names = [n.strip() for n in class_names.replace(",", "\n").splitlines() if n.strip()]
@@ -217,7 +250,8 @@ class NoiseSearchClassifier(_Base):
             key = ("classifier", spec, target, mode)
             build = lambda: ClassifierLogit.from_pretrained(spec, target, search_dirs(), mode=mode)
         try:
-            v = _cached(key, build)
+            with _downloads(download):
+                v = _cached(key, build)
         except ValueError as e:
             if "class" in str(e):
                 _fail("NoiseSearchClassifier", "target", target, e)
@@ -234,14 +268,83 @@ class NoiseSearchSelfSupervised(_Base):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": (model_choices(DEFAULT_DINO, files=False), {"default": DEFAULT_DINO})},
-                "optional": {"model_override": OVERRIDE}}
+                "optional": {"model_override": OVERRIDE, "download": DOWNLOAD}}
 
-    def build(self, model, model_override=""):
+    def build(self, model, model_override="", download=True):
         spec = _spec(model, model_override)
         inp = "model_override" if (model_override or "").strip() else "model"
         v = _load("NoiseSearchSelfSupervised", inp, spec, ("selfsup", spec),
-                  lambda: SelfSupervised.from_pretrained(spec, search_dirs()))
+                  lambda: SelfSupervised.from_pretrained(spec, search_dirs()), download)
         return (BoundVerifier(v, ""),)
+
+
+class NoiseSearchVLMJudge(_Base):
+    DESCRIPTION = ("VLM judge: a local chat vision-language model (Qwen2.5-VL, Qwen3-VL, ...) grades each image. "
+                   "Rubric modes score 0-10 as the expected value of the model's next-token probabilities over "
+                   "the score tokens (one forward pass, deterministic); vqascore is P('Yes') in [0, 1].")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": (model_choices(vlm.DEFAULT_VLM, files=False), {"default": vlm.DEFAULT_VLM}),
+                             "mode": (list(vlm.MODES), {"default": "overall", "tooltip":
+                                      "overall; mean (of the five axes, five questions per image); one axis "
+                                      "(accuracy, creativity, quality, consistency, resonance); vqascore"}),
+                             "prompt": PROMPT},
+                "optional": {"model_override": OVERRIDE,
+                             "rubric_template": ("STRING", {"multiline": True, "default": vlm.RUBRIC_TEMPLATE,
+                                                            "tooltip": "Rubric question; {prompt} and {axis} are filled in."}),
+                             "question_template": ("STRING", {"multiline": True, "default": vlm.QUESTION_TEMPLATE,
+                                                              "tooltip": "vqascore question; {prompt} is filled in."}),
+                             "download": DOWNLOAD}}
+
+    def build(self, model, mode, prompt, model_override="", rubric_template=vlm.RUBRIC_TEMPLATE,
+              question_template=vlm.QUESTION_TEMPLATE, download=True):
+        spec = _spec(model, model_override)
+        inp = "model_override" if (model_override or "").strip() else "model"
+        for name, tpl in (("rubric_template", rubric_template), ("question_template", question_template)):
+            try:
+                tpl.format(prompt="p", axis="a")
+            except (KeyError, IndexError, ValueError) as e:
+                _fail("NoiseSearchVLMJudge", name, tpl, ValueError(f"use only {{prompt}} and {{axis}}: {e}"))
+        v = _load("NoiseSearchVLMJudge", inp, spec, ("vlm", spec, mode, rubric_template, question_template),
+                  lambda: VLMJudge.from_pretrained(spec, search_dirs(), mode=mode, rubric_template=rubric_template,
+                                                   question_template=question_template), download)
+        return (BoundVerifier(v, prompt),)
+
+
+class NoiseSearchPickScore(_Base):
+    DESCRIPTION = "PickScore verifier (human-preference reward on CLIP ViT-H/14): logit_scale·cos(image, prompt)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": (model_choices(DEFAULT_PICKSCORE, files=False), {"default": DEFAULT_PICKSCORE}),
+                             "prompt": PROMPT},
+                "optional": {"model_override": OVERRIDE, "download": DOWNLOAD}}
+
+    def build(self, model, prompt, model_override="", download=True):
+        spec = _spec(model, model_override)
+        inp = "model_override" if (model_override or "").strip() else "model"
+        v = _load("NoiseSearchPickScore", inp, spec, ("pickscore", spec),
+                  lambda: PickScore.from_pretrained(spec, search_dirs()), download)
+        return (BoundVerifier(v, prompt),)
+
+
+class NoiseSearchHPS(_Base):
+    DESCRIPTION = "HPSv2.1 verifier (human-preference score, OpenCLIP ViT-H-14): cos(image, prompt)."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": (model_choices(DEFAULT_HPS, exts=(".pt", ".safetensors"), dirs=False),
+                                       {"default": DEFAULT_HPS}),
+                             "prompt": PROMPT},
+                "optional": {"model_override": OVERRIDE, "download": DOWNLOAD}}
+
+    def build(self, model, prompt, model_override="", download=True):
+        spec = _spec(model, model_override)
+        inp = "model_override" if (model_override or "").strip() else "model"
+        v = _load("NoiseSearchHPS", inp, spec, ("hps", spec),
+                  lambda: HPSv2.from_checkpoint(spec, search_dirs()), download)
+        return (BoundVerifier(v, prompt),)
 
 
 class NoiseSearchColorTarget(_Base):
@@ -294,11 +397,16 @@ class NoiseSearchScoreImages:
     def INPUT_TYPES(cls):
         return {"required": {"images": ("IMAGE",), "verifier": ("NS_VERIFIER",)},
                 "optional": {"mid_images": ("IMAGE", {"tooltip": "for self-supervised verifiers: the x0 "
-                                                                 "predictions part-way, one per image"})}}
+                                                                 "predictions part-way, one per image"}),
+                             "prompt": ("STRING", {"forceInput": True, "tooltip": "Optional: link the prompt here to "
+                                                   "score against it instead of the verifier's own prompt "
+                                                   "(ensemble members keep theirs)."})}}
 
-    def run(self, images, verifier, mid_images=None):
+    def run(self, images, verifier, mid_images=None, prompt=None):
         if not isinstance(verifier, BoundVerifier):
             raise TypeError(f"NoiseSearchScoreImages: input 'verifier' is not an NS_VERIFIER ({type(verifier).__name__})")
+        if prompt is not None and not isinstance(verifier.verifier, Ensemble):
+            verifier = BoundVerifier(verifier.verifier, str(prompt))
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] == 0:
             raise ValueError("NoiseSearchScoreImages: input 'images' must be a non-empty IMAGE batch")
         if verifier.verifier.needs_mid_x0 and mid_images is None:
@@ -320,7 +428,7 @@ class NoiseSearchScoreImages:
 NODE_CLASS_MAPPINGS = {c.__name__: c for c in [
     NoiseSearchCLIPScore, NoiseSearchImageReward, NoiseSearchAesthetic, NoiseSearchEnsemble,
     NoiseSearchClassifier, NoiseSearchSelfSupervised, NoiseSearchColorTarget, NoiseSearchBrightness,
-    NoiseSearchSharpness, NoiseSearchScoreImages]}
+    NoiseSearchSharpness, NoiseSearchScoreImages, NoiseSearchVLMJudge, NoiseSearchPickScore, NoiseSearchHPS]}
 
 NODE_DISPLAY_NAME_MAPPINGS = {
     "NoiseSearchCLIPScore": "Verifier: CLIPScore",
@@ -333,4 +441,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "NoiseSearchBrightness": "Verifier: Brightness",
     "NoiseSearchSharpness": "Verifier: Sharpness",
     "NoiseSearchScoreImages": "Score Images (best-of-N)",
+    "NoiseSearchVLMJudge": "Verifier: VLM judge (Qwen-VL rubric / VQAScore)",
+    "NoiseSearchPickScore": "Verifier: PickScore",
+    "NoiseSearchHPS": "Verifier: HPSv2.1",
 }

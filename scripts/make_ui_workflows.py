@@ -32,6 +32,7 @@ CKPT = "tiny_sd15.safetensors"  # users pick their own checkpoint in the loader
 CLIP = "openai/clip-vit-large-patch14"
 IMAGE_REWARD = "THUDM/ImageReward"
 AESTHETIC_HEAD = "sac+logos+ava1-l14-linearMSE.pth"
+VLM = "Qwen/Qwen2.5-VL-3B-Instruct"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-quic", "--disable-sync"]
@@ -44,10 +45,18 @@ def _node(class_type: str, title: str, **inputs) -> Dict[str, Any]:
     return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
 
 
+SHARED = "30"  # the String node holding the prompt: typed once, linked to the encoder and the verifiers
+P = [SHARED, 0]
+
+
 def _sd_base(batch: int = 1, width: int = 512, height: int = 512) -> Dict[str, Any]:
+    """Checkpoint, the prompt in one stock String node (PrimitiveStringMultiline) feeding the
+    positive CLIPTextEncode (and, in each workflow, the verifiers), negative prompt, empty latent."""
     return {
         "1": _node("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=CKPT),
-        "2": _node("CLIPTextEncode", "Positive prompt", text=PROMPT, clip=["1", 1]),
+        SHARED: _node("PrimitiveStringMultiline", "Prompt (typed once, used by the encoder and the verifiers)",
+                      value=PROMPT),
+        "2": _node("CLIPTextEncode", "Positive prompt", text=P, clip=["1", 1]),
         "3": _node("CLIPTextEncode", "Negative prompt", text=NEGATIVE, clip=["1", 1]),
         "4": _node("EmptyLatentImage", "Empty Latent Image", width=width, height=height, batch_size=batch),
     }
@@ -78,14 +87,21 @@ def best_of_n_color():
 
 def best_of_n_clipscore():
     wf = _sd_base()
-    wf["5"] = _node("NoiseSearchCLIPScore", "Verifier: CLIPScore", model=CLIP, prompt=PROMPT)
+    wf["5"] = _node("NoiseSearchCLIPScore", "Verifier: CLIPScore", model=CLIP, prompt=P)
     wf["10"] = _search("5", candidates=8)
     return _outputs(wf, "10", "best_of_n_clipscore")
 
 
+def best_of_n_vlm_judge():
+    wf = _sd_base()
+    wf["5"] = _node("NoiseSearchVLMJudge", "Verifier: VLM judge", model=VLM, mode="overall", prompt=P)
+    wf["10"] = _search("5", candidates=8)
+    return _outputs(wf, "10", "best_of_n_vlm_judge")
+
+
 def zero_order_image_reward():
     wf = _sd_base()
-    wf["5"] = _node("NoiseSearchImageReward", "Verifier: ImageReward", model=IMAGE_REWARD, prompt=PROMPT)
+    wf["5"] = _node("NoiseSearchImageReward", "Verifier: ImageReward", model=IMAGE_REWARD, prompt=P)
     wf["6"] = _node("NoiseSearchZeroOrder", "Strategy: Zero-Order", n_neighbors=4, lam=0.5, iterations=4)
     wf["10"] = _search("5", strategy="6")
     return _outputs(wf, "10", "zero_order_image_reward")
@@ -93,8 +109,8 @@ def zero_order_image_reward():
 
 def search_over_paths_ensemble():
     wf = _sd_base()
-    wf["5"] = _node("NoiseSearchCLIPScore", "Verifier: CLIPScore", model=CLIP, prompt=PROMPT)
-    wf["6"] = _node("NoiseSearchImageReward", "Verifier: ImageReward", model=IMAGE_REWARD, prompt=PROMPT)
+    wf["5"] = _node("NoiseSearchCLIPScore", "Verifier: CLIPScore", model=CLIP, prompt=P)
+    wf["6"] = _node("NoiseSearchImageReward", "Verifier: ImageReward", model=IMAGE_REWARD, prompt=P)
     wf["7"] = _node("NoiseSearchAesthetic", "Verifier: Aesthetic", head=AESTHETIC_HEAD, clip_model=CLIP)
     wf["8"] = _node("NoiseSearchEnsemble", "Verifier ensemble (rank mean)", verifier_1=["5", 0], verifier_2=["6", 0],
                     weight_1=1.0, weight_2=1.0, verifier_3=["7", 0], weight_3=1.0, weight_4=1.0)
@@ -121,7 +137,8 @@ def score_images_aesthetic():
                     latent_image=["4", 0], denoise=1.0)
     wf["6"] = _node("VAEDecode", "VAE Decode", samples=["5", 0], vae=["1", 2])
     wf["7"] = _node("NoiseSearchAesthetic", "Verifier: Aesthetic", head=AESTHETIC_HEAD, clip_model=CLIP)
-    wf["8"] = _node("NoiseSearchScoreImages", "Score Images (post hoc)", images=["6", 0], verifier=["7", 0])
+    wf["8"] = _node("NoiseSearchScoreImages", "Score Images (post hoc)", images=["6", 0], verifier=["7", 0],
+                    prompt=P)
     wf["9"] = _node("PreviewImage", "Sorted, best first", images=["8", 0])
     wf["11"] = _node("SaveImage", "Best image", images=["8", 1], filename_prefix="noise_search/score_images")
     return wf
@@ -139,7 +156,7 @@ def flow_advanced_flux_style():
     wf["8"] = _node("KSamplerSelect", "KSamplerSelect", sampler_name="euler")
     wf["9"] = _node("BasicScheduler", "BasicScheduler", model=["5", 0], scheduler="simple", steps=20, denoise=1.0)
     wf["11"] = _node("RandomNoise", "RandomNoise (base seed)", noise_seed=42)
-    wf["12"] = _node("NoiseSearchCLIPScore", "Verifier: CLIPScore", model=CLIP, prompt=PROMPT)
+    wf["12"] = _node("NoiseSearchCLIPScore", "Verifier: CLIPScore", model=CLIP, prompt=P)
     wf["10"] = _node("NoiseSearchSamplerAdvanced", "Noise Search Sampler (Advanced)", noise=["11", 0], guider=["7", 0],
                      sampler=["8", 0], sigmas=["9", 0], latent_image=["4", 0], vae=["1", 2], verifier=["12", 0],
                      candidates=8, max_batch=4, budget_nfe=0, rerender_winner=False)
@@ -155,8 +172,17 @@ WORKFLOWS: Dict[str, Tuple[Any, str]] = {
         "(or clicked) seed into the seed widget; a plain KSampler with that seed reproduces the winner."),
     "best_of_n_clipscore": (best_of_n_clipscore,
         "Best-of-N with CLIPScore: 8 seeds, scored by CLIP image-text similarity to the prompt.\n\n"
-        f"Weights: '{CLIP}' from the Hugging Face cache (huggingface-cli download {CLIP}) or a folder of "
-        "that name under models/verifiers. Load your own checkpoint in Load Checkpoint."),
+        f"Weights: '{CLIP}' (1.7 GB) download on first use into models/verifiers/{CLIP.split('/')[-1]}/ "
+        f"(or `hf download {CLIP}`; switch the verifier's 'download' off to never fetch). The prompt is typed "
+        "once, in the Prompt node, which feeds both the text encoder and the verifier. Load your own "
+        "checkpoint in Load Checkpoint."),
+    "best_of_n_vlm_judge": (best_of_n_vlm_judge,
+        "Best-of-N judged by a vision-language model: 8 seeds, each graded 0-10 by a local chat VLM against the "
+        "paper's rubric; the score is the expected value of the model's next-token probabilities over the "
+        "digits (one forward pass, deterministic). Modes: overall, the mean of the five axes, one axis, or "
+        "VQAScore (P(Yes) for 'Does this image show {prompt}?'); the rubric and question are editable.\n\n"
+        f"Weights: '{VLM}' (7.5 GB) download on first use into models/verifiers/{VLM.split('/')[-1]}/; any "
+        "Qwen2.5-VL or Qwen3-VL instruct model works (model_override)."),
     "zero_order_image_reward": (zero_order_image_reward,
         "Zero-order search with ImageReward: a pivot noise and 4 neighbours at distance lam per iteration; the "
         "best neighbour becomes the pivot when it wins. 4 iterations = 16 candidates.\n\n"

@@ -280,7 +280,7 @@ def make_dinov2_dir(path: str, seed: int = 0) -> str:
 
 def make_hf_cache(hf_home: str, repo_id: str, src: str, revision: str = "0123456789abcdef0123456789abcdef01234567") -> str:
     """Copy folder (or file) ``src`` into ``$HF_HOME/hub/models--org--name/snapshots/<rev>/`` with
-    ``refs/main`` pointing at ``rev``, as ``huggingface-cli download`` leaves it. Returns the snapshot."""
+    ``refs/main`` pointing at ``rev``, as ``hf download`` leaves it. Returns the snapshot."""
     repo_dir = os.path.join(hf_home, "hub", "models--" + repo_id.replace("/", "--"))
     snap = os.path.join(repo_dir, "snapshots", revision)
     os.makedirs(os.path.join(repo_dir, "refs"), exist_ok=True)

@@ -12,9 +12,11 @@ from .aesthetic import AestheticScore
 from .ensemble import Ensemble, WithPrompt, average_ranks
 from .classifier import ClassifierLogit, CLIPZeroShot
 from .self_supervised import SelfSupervised
+from .vlm import VLMJudge
+from .reward_models import HPSv2, KeyLayoutError, PickScore
 from .flops import count_flops, nfe_equivalents, verifier_nfe_equivalents
 
 __all__ = ["Verifier", "expand_prompts", "Brightness", "ColorTarget", "Sharpness",
            "WeightsNotFoundError", "list_local", "resolve", "CLIPScore", "ImageReward", "ImageRewardKeyError",
-           "AestheticScore", "Ensemble", "WithPrompt", "average_ranks", "ClassifierLogit", "CLIPZeroShot", "SelfSupervised",
+           "AestheticScore", "Ensemble", "WithPrompt", "average_ranks", "ClassifierLogit", "CLIPZeroShot", "SelfSupervised", "VLMJudge", "PickScore", "HPSv2", "KeyLayoutError",
            "count_flops", "nfe_equivalents", "verifier_nfe_equivalents"]

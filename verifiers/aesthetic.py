@@ -99,12 +99,12 @@ class AestheticScore(Verifier):
         except WeightsNotFoundError as e:
             if head == DEFAULT_HEAD:  # also try the hub copy of the default file
                 try:
-                    head_path = resolve(DEFAULT_HEAD_HUB, (), what="aesthetic head")
+                    head_path = resolve(DEFAULT_HEAD_HUB, search_dirs, what="aesthetic head")
                 except WeightsNotFoundError as e2:
                     raise WeightsNotFoundError(
                         f"aesthetic head {head!r} not found. Looked in:\n  - " + "\n  - ".join(e.looked + e2.looked) +
                         f"\nTo fix: download {HEAD_URL} into " + (search_dirs[0] if search_dirs else "models/verifiers") +
-                        f", or `huggingface-cli download {DEFAULT_HEAD_HUB.replace(':', ' ')}`.", e.looked + e2.looked) from None
+                        f", or `hf download {DEFAULT_HEAD_HUB.replace(':', ' ')}`.", e.looked + e2.looked) from None
             else:
                 raise
         if os.path.isdir(head_path):

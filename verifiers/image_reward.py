@@ -271,12 +271,12 @@ def resolve_tokenizer(spec: Optional[str], near: str, search_dirs: Iterable[str]
         looked.append(f"local path: {os.path.abspath(c)}")
     try:
         return resolve(spec or DEFAULT_TOKENIZER, search_dirs if spec else (), what="ImageReward text tokenizer",
-                       required=("vocab.txt",) if not spec else ())
+                       required=("vocab.txt",) if not spec else (), allow_patterns=("*.json", "*.txt"))
     except WeightsNotFoundError as e:
         raise WeightsNotFoundError(
             "ImageReward text tokenizer (bert-base-uncased) not found. Looked in:\n  - " +
             "\n  - ".join(looked + e.looked) +
-            f"\nTo fix: `huggingface-cli download {DEFAULT_TOKENIZER} vocab.txt tokenizer.json tokenizer_config.json`, "
+            f"\nTo fix: `hf download {DEFAULT_TOKENIZER} vocab.txt tokenizer.json tokenizer_config.json`, "
             f"or copy a bert-base-uncased folder next to ImageReward.pt.", looked + e.looked) from None
 
 

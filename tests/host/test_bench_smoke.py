@@ -62,7 +62,7 @@ def test_drawbench_harness_end_to_end_and_resumes(comfy, tmp_path):
     summ = json.loads((tmp_path / "db" / "summary.json").read_text())
     assert set(summ["table"]) == {"1", "2"} and finite(summ)
     for c, s in summ["table"].items():
-        assert {"Aesthetic", "CLIPScore", "ImageReward"} <= set(s)
+        assert {"Aesthetic", "CLIPScore", "ImageReward", "LLM grader"} <= set(s)
     assert summ["table"]["2"]["mean_nfe"] == 2 * summ["table"]["1"]["mean_nfe"]
     table = (tmp_path / "db" / "table.md").read_text()
     assert "| search configuration |" in table and "no search (N=1)" in table

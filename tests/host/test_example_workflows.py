@@ -21,6 +21,7 @@ API_FILES = sorted(EXAMPLES.glob("*.api.json"))
 CLIP = "openai/clip-vit-large-patch14"
 IMAGE_REWARD = "THUDM/ImageReward"
 AESTHETIC_HEAD = "sac+logos+ava1-l14-linearMSE.pth"
+VLM = "Qwen/Qwen2.5-VL-3B-Instruct"
 
 #: workflow name -> reason, for workflows whose nodes do not exist yet (none at the moment)
 XFAIL = {}
@@ -36,6 +37,9 @@ def verifier_weights(comfy_base):
         T.make_image_reward_files(str(d / IMAGE_REWARD), seed=0)
     if not (d / AESTHETIC_HEAD).exists():
         T.make_aesthetic_head(str(d / AESTHETIC_HEAD), dim=16, seed=0)  # the sac+logos+ava1 MLP layout
+    if not (d / VLM / "config.json").exists():
+        from tests.tiny_vlm import make_vlm_dir
+        make_vlm_dir(str(d / VLM), seed=0)
     return d
 
 

@@ -85,7 +85,7 @@ def test_absent_weights_error(tmp_path, monkeypatch):
         CLIPScore.from_pretrained("openai/clip-vit-large-patch14", [str(tmp_path / "models" / "verifiers")])
     m = str(ei.value)
     assert "models--openai--clip-vit-large-patch14" in m and str(tmp_path / "models" / "verifiers") in m
-    assert "huggingface-cli download openai/clip-vit-large-patch14" in m
+    assert "hf download openai/clip-vit-large-patch14" in m
 
 
 def test_flops_measured_once_and_cached(clip_dir):

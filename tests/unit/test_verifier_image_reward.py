@@ -219,7 +219,7 @@ def test_absent_checkpoint_and_tokenizer_errors(ir_dir, tmp_path, monkeypatch):
         ImageReward.from_pretrained("THUDM/ImageReward", [str(models)])
     m = str(ei.value)
     assert str(models / "THUDM/ImageReward") in m and "models--THUDM--ImageReward" in m
-    assert "huggingface-cli download THUDM/ImageReward ImageReward.pt" in m
+    assert "hf download THUDM/ImageReward ImageReward.pt" in m
     # checkpoint present, tokenizer nowhere
     d = tmp_path / "ir_no_tok"
     d.mkdir()

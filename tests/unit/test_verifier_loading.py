@@ -69,9 +69,9 @@ def test_missing_weights_error_names_every_place_and_how_to_download(tmp_path, h
     for d in dirs:
         assert os.path.join(d, "openai/clip-vit-large-patch14") in msg
     assert os.path.join(str(hf_home), "hub", "models--openai--clip-vit-large-patch14") in msg
-    assert "huggingface-cli download openai/clip-vit-large-patch14" in msg
+    assert "hf download openai/clip-vit-large-patch14" in msg
     assert "HF_HUB_OFFLINE" in msg
-    assert len(ei.value.looked) == 4  # local path, two folders, the cache
+    assert len(ei.value.looked) == 5  # two folders (org/name and name in each), the cache
 
     with pytest.raises(WeightsNotFoundError) as ei:
         resolve("no-such-file.pth", dirs)

@@ -137,7 +137,7 @@ try:
     vn.NoiseSearchCLIPScore().build("openai/clip-vit-large-patch14", "p")
 except Exception as e:
     m = str(e)
-    assert os.path.join(vdir, "openai/clip-vit-large-patch14") in m and "huggingface-cli download" in m, m
+    assert os.path.join(vdir, "openai/clip-vit-large-patch14") in m and "hf download" in m, m
 zs = vn.NoiseSearchClassifier().build("CLIP zero-shot", "tiny-clip", "dog", class_names="cat\ndog\nred car")[0]
 assert rt.score_images(zs, imgs).shape == (5,)
 print("OK")

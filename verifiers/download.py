@@ -1,0 +1,103 @@
+"""Fetch missing verifier weights from the Hugging Face hub, file by file, into a models folder.
+
+Used by :func:`verifiers.loading.resolve` when a hub id is found nowhere locally and downloads are
+enabled. ``HF_ENDPOINT`` is read at call time (a mirror, or a local test server). A snapshot fetches
+the repo's top-level configs and weights only (``*.json``, ``*.safetensors``, ``*.txt``, tokenizer
+files; ``*.bin``/``*.pt`` only when the repo has no safetensors), never code.
+
+:func:`settings` lets the caller (the node layer) switch downloads off or on and receive progress
+``(description, bytes_done, bytes_total)`` for a progress bar, without threading arguments through
+every loader. Never imports ComfyUI.
+"""
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import logging
+import os
+from typing import Callable, List, Optional, Sequence
+
+log = logging.getLogger("noise_search.verifiers")
+
+WEIGHT_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken")
+FALLBACK_WEIGHTS = ("*.bin", "*.pt", "*.pth")
+Progress = Callable[[str, int, Optional[int]], None]
+
+_SETTINGS = {"allow": None, "progress": None}
+
+
+@contextlib.contextmanager
+def settings(allow: Optional[bool] = None, progress: Optional[Progress] = None):
+    """Within the block: ``allow`` (None: the environment decides) and a progress callback."""
+    old = dict(_SETTINGS)
+    _SETTINGS.update(allow=allow, progress=progress)
+    try:
+        yield
+    finally:
+        _SETTINGS.update(old)
+
+
+def allowed_by_settings() -> Optional[bool]:
+    return _SETTINGS["allow"]
+
+
+def pick_files(names: Sequence[str], patterns: Optional[Sequence[str]] = None) -> List[str]:
+    """The top-level files of a repo listing to fetch."""
+    top = [n for n in names if "/" not in n]
+    match = lambda pats: [n for n in top if any(fnmatch.fnmatch(n, p) for p in pats)]
+    if patterns:
+        return match(patterns)
+    files = match(WEIGHT_PATTERNS)
+    if not any(f.endswith(".safetensors") for f in files):
+        files += match(FALLBACK_WEIGHTS)
+    return files
+
+
+def _bar_class(callback: Progress, desc: str):
+    from tqdm.auto import tqdm
+
+    class Bar(tqdm):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self._done, self._total = kw.get("initial") or 0, kw.get("total")
+            callback(desc, self._done, self._total)
+
+        def update(self, n=1):
+            self._done += n or 0
+            callback(desc, self._done, self._total)
+            return super().update(n)
+
+    return Bar
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+
+
+def download(repo: str, filename: Optional[str], target: Optional[str], looked: List[str],
+             allow_patterns: Optional[Sequence[str]] = None) -> Optional[str]:
+    """Download ``repo`` (one ``filename``, or a snapshot) into folder ``target`` (None: the HF
+    cache). Returns the file or folder, or None after noting the failure in ``looked``."""
+    import huggingface_hub as hh
+    from .loading import hf_cache_dir
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    looked.append(f"download from {endpoint or 'https://huggingface.co'}: {repo}"
+                  f"{' ' + filename if filename else ''} -> {target or hf_cache_dir()}")
+    progress = _SETTINGS["progress"]
+    try:
+        files = [filename] if filename else pick_files(
+            [s.rfilename for s in hh.HfApi(endpoint=endpoint).model_info(repo).siblings or []], allow_patterns)
+        if not files:
+            raise FileNotFoundError("the repo lists no weights or config files")
+        where = {"local_dir": target} if target else {"cache_dir": hf_cache_dir()}
+        path = None
+        for i, f in enumerate(files):
+            log.info("noise search: downloading %s/%s (%d/%d) to %s", repo, f, i + 1, len(files), target or "the HF cache")
+            bar = _bar_class(progress, f"{repo}/{f}") if progress else None
+            path = hh.hf_hub_download(repo, f, endpoint=endpoint, tqdm_class=bar, **where)
+    except Exception as e:  # noqa: BLE001 - reported in the not-found message
+        looked[-1] += f" [failed: {type(e).__name__}: {_first_line(e)}]"
+        return None
+    if filename:
+        return path
+    return target or os.path.dirname(path)
