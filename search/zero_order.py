@@ -129,7 +129,7 @@ class ZeroOrderSearch:
             if rows_left is not None:
                 rows_left -= len(batch)
             pivot, moved = self._iteration(st, k, pivot, batch)
-            if not moved:
+            if moved is False:  # None: the budget left no neighbour to compare with
                 restarts.append(k)
                 pivot = None
         return self._result(st, seed, n_nb, lam, iters, done_iters, fresh_pivots, restarts,
@@ -137,7 +137,8 @@ class ZeroOrderSearch:
 
     def _iteration(self, st, k, pivot, batch):
         """Score ``batch`` (a fresh pivot first, when there is one, then the neighbours) and decide:
-        the pivot and its neighbours are ranked together, as one set. Returns (pivot, moved)."""
+        the pivot and its neighbours are ranked together, as one set. Returns (pivot, moved), moved
+        None when there was no neighbour."""
         den, batcher, cands = st["den"], st["batcher"], st["candidates"]
         dec = Decision(den)
         if pivot is not None:
@@ -172,8 +173,9 @@ class ZeroOrderSearch:
             pivot = rows.pop(0)
             st["pivots"].append(pivot)
         vals = vals[len(vals) - len(rows) - 1:]  # the pivot, then its neighbours
-        moved = False
+        moved = None
         if rows:
+            moved = False
             j = first_best(vals[1:])
             if vals[1 + j] > vals[0]:  # strictly better than the pivot
                 pivot, moved = rows.pop(j), True
