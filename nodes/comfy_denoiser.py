@@ -187,7 +187,6 @@ class ComfyDenoiser:
         self.row_exact = (patcher.load_device.type == "cpu") if env == "auto" else env in ("1", "true", "on")
         self.row_exact_fallbacks = 0
         self.batcher = Batcher(max_batch)
-        self._decoded: Dict[bytes, torch.Tensor] = {}
         self._costs: Dict[tuple, int] = {}
         #: samplers whose NFE depends on the model's answers (adaptive step size, e.g. dpm_adaptive)
         #: (also True when the stand-in model cannot drive the sampler: its NFE are then unplanned)
@@ -220,7 +219,8 @@ class ComfyDenoiser:
     @property
     def stochastic(self) -> bool:
         """The sampler draws step noise from the row seeds (ancestral / SDE samplers)."""
-        return self._row_noise
+        fn = getattr(self.sampler, "sampler_function", None)
+        return fn is not None and step_noise.takes_noise_sampler(fn)
 
     @property
     def sampler_name(self) -> str:
@@ -332,8 +332,16 @@ class ComfyDenoiser:
         return self.flops_per_row * self.model_rows / self.nfe
 
     def decode(self, latents: torch.Tensor, cache: bool = True) -> torch.Tensor:
-        """Decode latents to IMAGE with the VAE the scorer was given (cached per latent)."""
-        return self.scorer.decode(latents, self._decoded if cache else None)
+        """Decode latents to IMAGE with the VAE the scorer was given (cached per latent until released)."""
+        return self.scorer.decode(latents, cache)
+
+    def rank(self, scores: torch.Tensor) -> torch.Tensor:
+        """Joint values of one decision set of member-score vectors (rank ensembles; see search.decide)."""
+        return self.scorer.rank(scores)
+
+    def release(self, latents: torch.Tensor) -> None:
+        """Rows the search will not ask for again: drop their decoded images."""
+        self.scorer.release(latents)
 
     def decoded_rows(self, latents: torch.Tensor) -> torch.Tensor:
         return self.decode(latents)

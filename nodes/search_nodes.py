@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import logging
-import math
 import os
 import random
 from typing import Any, Dict, List, Optional
@@ -23,9 +21,9 @@ from ..search import RandomSearch
 from ..search.paths import PathsSearch
 from ..search.zero_order import ZeroOrderSearch
 from ..search.noise import check_seed, noise_batch, noise_source
-from ..search.zero_order import reconstruct_noise
 from .comfy_denoiser import ComfyDenoiser
 from . import verifier_runtime
+from .scoring import Scorer, ensemble_report, finite_json  # noqa: F401  (scoring lives in nodes/scoring.py)
 
 CATEGORY = "sampling/noise search"
 STRATEGY = "NS_STRATEGY"
@@ -37,118 +35,12 @@ EVENT_DONE = "noise_search.done"
 MID_T = 0.4
 
 
-def finite_json(obj):
-    """``obj`` with non-finite floats as None: JSON has no NaN/Infinity (browsers reject them)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(v) for v in obj]
-    return obj
-
-
 def _send(event: str, data: Dict[str, Any]):
     try:
         from server import PromptServer
         PromptServer.instance.send_sync(event, finite_json(data))
     except Exception:  # noqa: BLE001 - the UI feed must never break a search
         pass
-
-
-class Scorer:
-    """Decodes latents with the VAE (one at a time, cached per latent) and scores them with a verifier."""
-
-    def __init__(self, vae, bound, max_batch: int):
-        self.vae, self.bound, self.max_batch = vae, bound, max(1, int(max_batch))
-
-    def decode(self, latents: torch.Tensor, cache: Optional[dict]) -> torch.Tensor:
-        out: List[Optional[torch.Tensor]] = [None] * latents.shape[0]
-        todo = []
-        for r in range(latents.shape[0]):
-            key = ComfyDenoiser._key(latents[r]) if cache is not None else None
-            if key is not None and key in cache:
-                out[r] = cache[key]
-            else:
-                todo.append((r, key))
-        # one latent per decode: convolution kernels may change with batch size, and a score must
-        # not depend on which candidates happened to share a batch
-        for r, key in todo:
-            chunk = [(r, key)]
-            imgs = self.vae.decode(latents[r:r + 1])
-            if imgs.ndim == 5:  # video-style VAEs: [B, T, H, W, C]
-                imgs = imgs.reshape(-1, *imgs.shape[-3:])
-            imgs = imgs.float().cpu()
-            for (r, key), img in zip(chunk, imgs):
-                out[r] = img
-                if key is not None:
-                    cache[key] = img
-        return torch.stack(out)
-
-    @property
-    def rank_based(self) -> bool:
-        return verifier_runtime.is_batch_relative(self.bound)
-
-    def __call__(self, images, mid_images=None):
-        # one image per verifier call, for the same reason as decode: batch-size-free scores
-        out = []
-        for r in range(images.shape[0]):
-            s = verifier_runtime.score_images(self.bound, images[r:r + 1],
-                                              None if mid_images is None else mid_images[r:r + 1])
-            out.append(self._running_rank() if self.rank_based else s)
-        scores = torch.cat(out)
-        bad = ~torch.isfinite(scores)
-        if bad.any():  # a NaN must never win an argmax: non-finite scores rank lowest
-            logging.warning("noise search: verifier %s gave %d non-finite score(s); they rank lowest",
-                            self.bound.verifier.name, int(bad.sum()))
-            scores = torch.where(bad, torch.full_like(scores, -float("inf")), scores)
-        return scores
-
-    def _running_rank(self) -> torch.Tensor:
-        """A rank ensemble's score while the search runs: the weighted mean, over members, of the
-        latest image's mid-rank percentile among every image scored so far in this search (0.5 for
-        the first). It depends only on the images before it, so it is batch-size free; the winner
-        is re-chosen at the end by joint average rank over the finished samples (``rerank``)."""
-        ens = self.bound.verifier
-        hist = ens.history_member_scores()
-        total = sum(ens.weights)
-        p = 0.0
-        for k, w in zip(ens.keys, ens.weights):
-            vals = hist[k]
-            x = vals[-1]
-            p += w / total * float(((vals < x).sum() + 0.5 * (vals == x).sum()) / vals.numel())
-        return torch.tensor([p], dtype=torch.float32)
-
-
-def rerank(result, scorer: Scorer, strategy, latent_shape) -> Optional[Dict[str, Any]]:
-    """For rank ensembles: choose the winner among the finished samples by joint average rank (the
-    paper's ensemble), and say so in the report. Returns the new winner or None when not applicable."""
-    if not scorer.rank_based or result.finals is None or not result.final_candidates:
-        return None
-    ens = scorer.bound.verifier
-    hist = ens.history_member_scores()
-    n_scored = next(iter(hist.values())).numel()
-    if n_scored != len(result.candidates):
-        raise RuntimeError(f"ensemble history has {n_scored} images for {len(result.candidates)} candidates")
-    fin = torch.tensor(result.final_candidates)
-    joint = ens.combine({k: v[fin] for k, v in hist.items()})
-    j = int(torch.argmax(joint))  # first maximum on ties
-    cands = result.candidates
-    win = cands[result.final_candidates[j]]
-    if win.seed is not None:
-        seed, noise = win.seed, noise_batch(latent_shape, [win.seed])
-    elif "root_seed" in win.info:  # search over paths: the root noise of the lineage
-        seed, noise = None, noise_batch(latent_shape, [win.info["root_seed"]])
-    else:  # zero-order neighbour: walk back to its pivot, replaying the draws
-        draws, c = [], win
-        while c.seed is None:
-            draws.insert(0, c.info["draw_seed"])
-            c = cands[c.parent]
-        seed, noise = None, reconstruct_noise(latent_shape, c.seed, draws, strategy.lam)
-    members = {k: v.tolist() for k, v in hist.items()}
-    return {"latent": result.finals[j:j + 1], "seed": seed, "noise": noise, "score": float(joint[j]),
-            "candidate": win.index, "joint": {c: float(joint[i]) for i, c in enumerate(result.final_candidates)},
-            "members": members}
 
 
 def mid_index_for(sigmas: torch.Tensor, parameterization: str) -> int:
@@ -207,10 +99,6 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
 
     with noise_source(host_noise(samples, latent.get("batch_index"))):  # every draw is the host's
         result = strategy.run(den, seed=check_seed(seed), max_batch=max_batch, budget=budget_arg, progress=progress)
-        joint = rerank(result, scorer, strategy, den.latent_shape)
-        if joint is not None:
-            result.best_latent, result.best_seed, result.best_noise = joint["latent"], joint["seed"], joint["noise"]
-            result.best_score = joint["score"]
         best_latent = result.best_latent
         if rerender_winner and result.best_seed is not None:
             # the winner alone at batch 1: the exact call a stock KSampler makes for that seed
@@ -233,14 +121,7 @@ def run_search(*, guider, sampler, sigmas, latent: Dict[str, Any], seed: int, va
     report["totals"]["row_exact_fallbacks"] = den.row_exact_fallbacks
     report["totals"].update(verifier_cost(bound.verifier, images, den, result.verifier_calls))
     report["finals"] = result.final_candidates
-    if joint is not None:
-        report["best"] = {"score": joint["score"], "seed": joint["seed"], "candidate": joint["candidate"]}
-        report["selection"] = ("rank ensemble: the winner is the finished sample with the best joint average "
-                               "rank; while searching, scores are running mid-rank percentiles")
-        for c in report["candidates"]:
-            c["members"] = {k: v[c["index"]] for k, v in joint["members"].items()}
-            if c["index"] in joint["joint"]:
-                c["joint_rank"] = joint["joint"][c["index"]]
+    ensemble_report(report, result, scorer)
     pbar.update_absolute(state["total"], state["total"])
 
     out_latent = {"samples": best_latent}
@@ -356,15 +237,20 @@ class NoiseSearchRandom:
 
 
 class NoiseSearchZeroOrder:
-    """Zero-order search: a pivot noise, N neighbours within distance λ, the best neighbour becomes the
-    pivot when it beats it; when none does, restart from a fresh pivot. K iterations (or the budget)."""
+    """Zero-order search: a pivot noise, N neighbours sqrt(1-λ²)·pivot + λ·fresh noise (cosine sqrt(1-λ²) to
+    the pivot, RMS distance sqrt(2(1-sqrt(1-λ²))): 0.31 at λ=0.31, 0.52 at λ=0.5); the best neighbour becomes
+    the pivot when it beats it; when none does, restart from a fresh pivot. K iterations (or the budget)."""
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "n_neighbors": ("INT", {"default": 4, "min": 1, "max": 1024, "tooltip": "N: neighbours per iteration"}),
-            "lam": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01,
-                              "tooltip": "λ: neighbour = sqrt(1-λ²)·pivot + λ·fresh noise (0 = pivot, 1 = fresh)"}),
+            "lam": ("FLOAT", {"default": 0.31, "min": 0.0, "max": 1.0, "step": 0.01,
+                              "tooltip": "λ: neighbour = sqrt(1-λ²)·pivot + λ·fresh noise (0 = pivot, 1 = fresh). "
+                                         "Not a distance: cosine to the pivot is sqrt(1-λ²), RMS distance "
+                                         "sqrt(2(1-sqrt(1-λ²))). λ 0.1: cos 0.995, RMS 0.10; 0.31: cos 0.95, "
+                                         "RMS 0.31 (the paper's reference neighbours); 0.5: cos 0.87, RMS 0.52; "
+                                         "1: cos 0, RMS 1.41"}),
             "iterations": ("INT", {"default": 4, "min": 1, "max": 1024, "tooltip": "K: iterations"}),
         }}
 

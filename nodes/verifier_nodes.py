@@ -27,6 +27,7 @@ from ..verifiers.aesthetic import DEFAULT_HEAD
 from ..verifiers.clip import DEFAULT_CLIP
 from ..verifiers.image_reward import DEFAULT_IMAGE_REWARD
 from ..verifiers.self_supervised import DEFAULT_DINO
+from .scoring import finite_json
 from .verifier_runtime import BoundVerifier, score_images
 
 FOLDER = "verifiers"
@@ -411,8 +412,14 @@ class NoiseSearchScoreImages:
             raise ValueError("NoiseSearchScoreImages: input 'images' must be a non-empty IMAGE batch")
         if verifier.verifier.needs_mid_x0 and mid_images is None:
             raise ValueError(f"NoiseSearchScoreImages: input 'mid_images' is required by {verifier.name!r}")
-        scores = score_images(verifier, images, mid_images)
-        order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))  # best first, stable on ties
+        scores = score_images(verifier, images, mid_images).float()
+        finite = torch.isfinite(scores)
+        if not bool(finite.any()):
+            raise ValueError(f"NoiseSearchScoreImages: verifier {verifier.name!r} gave no finite score for any of the "
+                             f"{images.shape[0]} images (NaN images? check the input 'images')")
+        # non-finite scores rank lowest; best first, stable on ties
+        key = [float(s) if bool(f) else -float("inf") for s, f in zip(scores, finite)]
+        order = sorted(range(len(key)), key=lambda i: (-key[i], i))
         idx = torch.tensor(order, dtype=torch.long)
         detail = {"verifier": verifier.describe(),
                   "scores": [float(s) for s in scores],
@@ -420,8 +427,9 @@ class NoiseSearchScoreImages:
                   "best_index": order[0]}
         if isinstance(verifier.verifier, Ensemble):
             detail["members"] = {k: [float(x) for x in v] for k, v in verifier.verifier.last_member_scores.items()}
+        detail = finite_json(detail)  # JSON has no NaN: non-finite scores become null
         best = images[order[0]:order[0] + 1]
-        result = (images[idx.to(images.device)], best, json.dumps(detail, indent=1, default=str), float(scores[order[0]]))
+        result = (images[idx.to(images.device)], best, json.dumps(detail, indent=1, default=str), key[order[0]])
         return {"ui": {"noise_search_scores": [detail]}, "result": result}
 
 

@@ -6,7 +6,18 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 from .batching import Batcher
+from .noise import derive_seed
 from .protocol import Denoiser
+
+#: path element that separates a row's solver-noise stream from the draw it was made with
+SOLVER_STREAM = 0x50_1E_E5
+
+
+def solver_seed(draw_seed: int) -> int:
+    """The row seed (ancestral / SDE step noise) of a candidate made with the re-noise or
+    neighbour draw ``draw_seed``: an independent stream. Seeding the solver with the draw seed
+    itself would make its first step-noise draw equal the draw (one generator, one seed)."""
+    return derive_seed(int(draw_seed), SOLVER_STREAM)
 
 
 def last_index(den: Denoiser) -> int:

@@ -15,15 +15,24 @@ Algorithm
     3. Copies that are not finished are scored on the model's x0 prediction at b
        (``den.predict_x0``: one extra NFE per copy, so the verifier sees a clean sample); the top N
        (ties: earlier copy first) become the next generation and the search hops again from b.
+       The hop's N*M copies are one decision set (``search.decide``): a rank ensemble ranks them
+       among themselves. The x0 predictions are released (``den.release``) once scored.
     4. The hop that reaches ``last`` yields N*M finished samples, all scored; the best wins
        (best-of-N over the finished samples, N*M of them).
     The initial N states are not scored (nothing to choose between yet). Stochastic solvers get
-    the stock seed as row seed for the initial segment and a copy's draw seed for its hop.
+    the stock seed as row seed for the initial segment, and for a copy's hop
+    ``solver_seed(draw seed)``: a stream independent of the re-noise draw.
+
+Solver state: every hop is a fresh solver call from index a. Multistep solvers (dpmpp_2m, lms,
+uni_pc, deis, ipndm, res_multistep, ...) keep no history across the re-noise, so each hop starts
+with their first-order step (for dpmpp_2m exactly an Euler step) and builds its history again; a
+hop of Δb steps uses the multistep update on its later steps only.
 
 Verifiers wanting ``mid_x0`` (``den.mid_index``) get the x0 prediction the row's own trajectory
-made at ``mid_index``; a hop that re-noises to ``mid_index`` or above recaptures it. While a
-trajectory has not reached ``mid_index`` yet (intermediate scores above it), the scored x0
-prediction itself is passed as ``mid_x0``.
+made at ``mid_index``; a hop that re-noises to ``mid_index`` or above recaptures it (a <= mid < b).
+While a hop ends at or above ``mid_index`` (b <= mid: the trajectory has not passed it yet), the
+scored prediction at b is compared with the solver's x0 prediction at the hop's start a (free,
+captured from the step), never with itself.
 
 Budget (NFE): the plan for (n, m) costs
     n * cost(0, start) + n * m * sum_hops (cost(a, b) + [b < last])
@@ -42,8 +51,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from ._common import check_budget, last_index, trajectory_nfe
+from ._common import check_budget, last_index, solver_seed, trajectory_nfe
 from .batching import Batcher
+from .decide import Decision, first_best, raw_info, release
 from .noise import derive_seed, noise_batch
 from .protocol import Denoiser
 from .result import Candidate, Progress, SearchResult
@@ -73,7 +83,7 @@ def replay(den: Denoiser, recipe: Dict[str, Any]) -> torch.Tensor:
     x = den.sample(noise_batch(shape, [root]), int(recipe["start_index"]), [root])
     for (t, a, b), ds in zip(recipe["hops"], w["draws"]):
         x = den.renoise(x, t, a, noise_batch(shape, [int(ds)]))
-        x = den.denoise(x, a, b, [int(ds)])
+        x = den.denoise(x, a, b, [solver_seed(int(ds))])
     return x
 
 
@@ -163,9 +173,13 @@ class PathsSearch:
         shown_budget = budget if budget is not None else self.plan_nfe(den, n, m)
 
         def segment(x, a, b, seeds):
-            if mi is not None and a <= mi < b:
-                return batcher(lambda z, seeds: den.denoise(z, a, b, seeds, x0_at=mi), x, seeds=seeds)
-            return batcher(lambda z, seeds: den.denoise(z, a, b, seeds), x, seeds=seeds), None
+            """Denoise a..b; also returns the x0 prediction for the self-supervised score: the one
+            at ``mi`` when the hop passes it, at the hop's own start ``a`` while it ends at or above
+            ``mi`` (so the scored prediction at b is never compared with itself), else None."""
+            at = None if mi is None else (mi if a <= mi < b else a if b <= mi else None)
+            if at is None:
+                return batcher(lambda z, seeds: den.denoise(z, a, b, seeds), x, seeds=seeds), None
+            return batcher(lambda z, seeds: den.denoise(z, a, b, seeds, x0_at=at), x, seeds=seeds)
 
         # initial generation: N stock noises denoised to `start`
         roots = [seed + i for i in range(n)]
@@ -176,11 +190,9 @@ class PathsSearch:
             x, mid = batcher(lambda z, seeds: den.sample(z, st, seeds), noise0, seeds=roots), None
         gen = [{"lineage": (r, ()), "cand": None} for r in roots]
 
-        candidates: List[Candidate] = []
-        best = -float("inf")
-        finals = final_scores = final_cands = final_lin = None
+        run = {"den": den, "batcher": batcher, "nfe0": nfe0, "progress": progress, "shown": shown_budget,
+               "best": -float("inf"), "candidates": [], "segment": segment, "mi": mi, "last": last}
         for h, (t, a, b) in enumerate(hops):
-            done = b >= last
             src, draws, lin, par, info = [], [], [], [], []
             for i, g in enumerate(gen):
                 for j in range(m):
@@ -192,62 +204,74 @@ class PathsSearch:
                     info.append({"hop": h, "t": b, "parent_slot": i, "copy": j, "draw_seed": ds,
                                  "root_seed": g["lineage"][0]})
             idx = torch.tensor(src)
-            eps = noise_batch(shape, draws)
-            xr = den.renoise(x[idx], t, a, eps)
+            xr = den.renoise(x[idx], t, a, noise_batch(shape, draws))
             mid_r = mid[idx] if (mid is not None and mi < a) else None
-            new_x, new_mid, scores = [], [], []
-            q = 0
-            while q < len(draws):  # chunk by chunk, so progress happens per model batch
-                size = batcher.limit
-                sl = slice(q, q + size)
-                cx, cmid = segment(xr[sl], a, b, draws[sl])
-                if cmid is None and mid_r is not None:
-                    cmid = mid_r[sl]
-                judged = cx if done else batcher(lambda z: den.predict_x0(z, b), cx)
-                if mi is None:
-                    s = den.score(judged, None)
-                else:
-                    s = den.score(judged, cmid if cmid is not None else judged)
-                for r in range(cx.shape[0]):
-                    k = q + r
-                    c = Candidate(index=len(candidates), score=float(s[r]),
-                                  nfe=den.nfe - nfe0 - (cx.shape[0] - 1 - r) * (den.cost(a, b) + (0 if done else 1)),
-                                  seed=None, stage="final" if done else f"path@{b}", parent=par[k], info=info[k])
-                    candidates.append(c)
-                    best = max(best, c.score)
-                    if progress:
-                        progress(c.event(best, shown_budget))
-                new_x.append(cx)
-                if cmid is not None:
-                    new_mid.append(cmid)
-                scores.extend(float(v) for v in s)
-                q += cx.shape[0]
-            x_all = torch.cat(new_x)
-            mid_all = torch.cat(new_mid) if new_mid else None
-            first = len(candidates) - len(draws)
-            if done:
-                finals, final_scores, final_lin = x_all, scores, lin
-                final_cands = list(range(first, len(candidates)))
+            x_all, mid_all, vals = self._hop(run, a, b, xr, mid_r, draws, par, info)
+            first = len(run["candidates"]) - len(draws)
+            if b >= last:
+                w = first_best(vals)
                 break
-            order = sorted(range(len(draws)), key=lambda k: (-scores[k], k))[:n]
+            order = sorted(range(len(draws)), key=lambda k: (-vals[k], k))[:n]
             keep = torch.tensor(order)
             x = x_all[keep]
             mid = mid_all[keep] if mid_all is not None else None
             gen = [{"lineage": lin[k], "cand": first + k} for k in order]
 
-        w = max(range(len(final_scores)), key=lambda k: (final_scores[k], -k))
-        root, wdraws = final_lin[w]
+        root, wdraws = lin[w]
+        final_cands = list(range(first, len(run["candidates"])))
         return SearchResult(
-            algorithm=self.name, best_latent=finals[w:w + 1], best_score=final_scores[w],
+            algorithm=self.name, best_latent=x_all[w:w + 1], best_score=vals[w],
             best_noise=noise_batch(shape, [root]), best_seed=None,
-            candidates=candidates, nfe=den.nfe - nfe0, verifier_calls=den.verifier_calls - vc0,
-            finals=finals, final_candidates=final_cands,
+            candidates=run["candidates"], nfe=den.nfe - nfe0, verifier_calls=den.verifier_calls - vc0,
+            finals=x_all, final_candidates=final_cands, final_scores=list(vals),
             recipe={"algorithm": self.name, "seed": seed, "n": n, "m": m, "start": self.start,
                     "start_index": st, "delta_f": int(self.delta_f), "delta_b": int(self.delta_b),
                     "units": "schedule steps", "hops": [list(hp) for hp in hops],
                     "draw_seed": "derive_seed(seed, hop, parent_slot, copy)",
+                    "row_seed": "solver_seed(draw seed)",
                     "winner": {"candidate": final_cands[w], "root_seed": root, "draws": list(wdraws)}},
         )
+
+    def _hop(self, run, a, b, xr, mid_r, draws, par, info):
+        """Denoise the hop's copies from a to b and score them; the hop's copies are one decision set
+        (ranked among themselves). Intermediate x0 predictions are released once scored. Returns the
+        states at b, their mid-x0 (when captured) and each copy's value in the decision."""
+        den, batcher, cands = run["den"], run["batcher"], run["candidates"]
+        done = b >= run["last"]
+        mi = run["mi"]
+        per = den.cost(a, b) + (0 if done else 1)
+        dec = Decision(den)
+        new_x, new_mid, q = [], [], 0
+        while q < len(draws):  # chunk by chunk, so progress happens per model batch
+            sl = slice(q, q + batcher.limit)
+            cx, cap = run["segment"](xr[sl], a, b, [solver_seed(d) for d in draws[sl]])
+            keep_mid = cap if (mi is not None and a <= mi < b) else None
+            judged = cx if done else batcher(lambda z: den.predict_x0(z, b), cx)
+            if mi is None:
+                s = dec.add(den.score(judged, None))
+            else:
+                s = dec.add(den.score(judged, cap if cap is not None else mid_r[sl]))
+            if not done:
+                release(den, judged)
+            vals = dec.values()
+            for r in range(cx.shape[0]):
+                k = q + r
+                c = Candidate(index=len(cands), score=vals[k], nfe=den.nfe - run["nfe0"] - (cx.shape[0] - 1 - r) * per,
+                              seed=None, stage="final" if done else f"path@{b}", parent=par[k],
+                              info={**info[k], **raw_info(s, r)})
+                cands.append(c)
+                run["best"] = max(run["best"], c.score)
+                if run["progress"]:
+                    run["progress"](c.event(run["best"], run["shown"]))
+            new_x.append(cx)
+            mid_keep = keep_mid if keep_mid is not None else (mid_r[sl] if mid_r is not None else None)
+            if mid_keep is not None:
+                new_mid.append(mid_keep)
+            q += cx.shape[0]
+        vals = dec.values()
+        for c, v in zip(cands[len(cands) - len(draws):], vals):
+            c.score = v
+        return torch.cat(new_x), (torch.cat(new_mid) if new_mid else None), vals
 
     def _best_of(self, den, seed, k, max_batch, budget, progress) -> SearchResult:
         """Budget below one path: plain best-of-k over stock seeds seed .. seed + k - 1."""
@@ -257,6 +281,6 @@ class PathsSearch:
         res.recipe = {"algorithm": self.name, "seed": seed, "n": k, "m": 0, "start": self.start,
                       "fallback": "budget below one path: best-of-n plain samples",
                       "seeds": res.recipe["seeds"],
-                      "winner": {"candidate": max(res.candidates, key=lambda c: c.score).index,
+                      "winner": {"candidate": res.final_candidates[first_best(res.final_scores)],
                                  "root_seed": res.best_seed, "draws": []}}
         return res

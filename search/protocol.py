@@ -69,9 +69,18 @@ class Denoiser(Protocol):
         with standard Gaussian ``eps``, by the model's parameterisation (no NFE)."""
 
     def score(self, x0: torch.Tensor, mid_x0: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Verifier scores (higher is better), one per row of clean samples ``x0``.
-        ``mid_x0`` is the model's x0 prediction part-way down the trajectory, for verifiers
-        that compare it with the final sample (see ``needs_mid_x0``)."""
+        """Verifier scores (higher is better), one per row of clean samples ``x0``: a [B] tensor,
+        or [B, K] for a rank ensemble of K members (raw member scores, compared only through
+        :meth:`rank`). ``mid_x0`` is the model's x0 prediction part-way down the trajectory, for
+        verifiers that compare it with the final sample (see ``needs_mid_x0``). Non-finite scores
+        rank lowest (``search.decide``)."""
+
+    # Optional: ``rank(scores)`` takes the [N, K] member scores of one decision set (the
+    # candidates one decision is between) and returns [N] values, higher is better, comparable
+    # within that set only (a rank ensemble's mean of average ranks). Needed when ``score``
+    # returns vectors.
+    # Optional: ``release(x0)``: rows scored and never asked for again (a search's intermediate
+    # x0 predictions, candidates it dropped); the backend may free what it cached for them.
 
     #: index whose x0 prediction ``score`` wants as ``mid_x0``; None when it wants none
     mid_index: Optional[int]

@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 
 from .batching import Batcher
+from .decide import Decision, first_best, raw_info
 from .noise import noise_batch
 from .protocol import Denoiser
 from .result import Candidate, Progress, SearchResult
@@ -44,7 +45,8 @@ class RandomSearch:
         seeds = [int(seed) + i for i in range(n)]
         batcher = Batcher(max_batch)
         nfe0, vc0 = den.nfe, den.verifier_calls
-        finals, scores, candidates = [], [], []
+        finals, candidates = [], []
+        dec = Decision(den)  # one decision: every candidate against every other
         best = -float("inf")
         # chunk by chunk, so progress (and cancel) happen per model batch
         i = 0
@@ -55,23 +57,26 @@ class RandomSearch:
                 x, mid = batcher(lambda z, seeds: den.sample(z, last, seeds, x0_at=den.mid_index), noise, seeds=chunk)
             else:
                 x, mid = batcher(lambda z, seeds: den.sample(z, last, seeds), noise, seeds=chunk), None
-            s = den.score(x, mid)
+            s = dec.add(den.score(x, mid))
+            vals = dec.values()
             for k, sd in enumerate(chunk):
-                c = Candidate(index=i + k, score=float(s[k]), nfe=den.nfe - nfe0 - (len(chunk) - 1 - k) * one, seed=sd)
+                c = Candidate(index=i + k, score=vals[i + k], nfe=den.nfe - nfe0 - (len(chunk) - 1 - k) * one,
+                              seed=sd, info=raw_info(s, k))
                 best = max(best, c.score)
                 candidates.append(c)
                 if progress:
                     progress(c.event(best, budget if budget is not None else n * one))
             finals.append(x)
-            scores.append(s)
             i += len(chunk)
         finals_t = torch.cat(finals)
-        scores_t = torch.cat(scores)
-        b = int(torch.argmax(scores_t))  # first maximum on ties
+        vals = dec.values()
+        for c, v in zip(candidates, vals):
+            c.score = v
+        b = first_best(vals)  # non-finite scores rank lowest; first maximum on ties
         return SearchResult(
-            algorithm=self.name, best_latent=finals_t[b:b + 1], best_score=float(scores_t[b]),
+            algorithm=self.name, best_latent=finals_t[b:b + 1], best_score=vals[b],
             best_noise=noise_batch(den.latent_shape, [seeds[b]]), best_seed=seeds[b],
             candidates=candidates, nfe=den.nfe - nfe0, verifier_calls=den.verifier_calls - vc0,
-            finals=finals_t, final_candidates=list(range(n)),
+            finals=finals_t, final_candidates=list(range(n)), final_scores=list(vals),
             recipe={"algorithm": self.name, "seed": int(seed), "n": n, "seeds": seeds},
         )

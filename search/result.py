@@ -37,10 +37,16 @@ class SearchResult:
     verifier_calls: int
     finals: Optional[torch.Tensor] = None       # [K, *latent_shape] finished samples, when kept
     final_candidates: List[int] = field(default_factory=list)  # candidate index of each row of finals
+    #: each final's value in the last decision (the winner is the first maximum): the score itself,
+    #: or for member-score vectors the joint rank among the finals
+    final_scores: List[float] = field(default_factory=list)
     recipe: Dict[str, Any] = field(default_factory=dict)       # settings + draws that reproduce it
 
     def report(self) -> Dict[str, Any]:
-        best = max(self.candidates, key=lambda c: c.score) if self.candidates else None
+        w = self.recipe.get("winner", {}).get("candidate") if isinstance(self.recipe.get("winner"), dict) else None
+        if w is None and self.final_candidates and self.final_scores:
+            w = self.final_candidates[max(range(len(self.final_scores)), key=lambda i: (self.final_scores[i], -i))]
+        best = self.candidates[w] if w is not None and self.candidates else None
         return {
             "algorithm": self.algorithm,
             "best": {"score": self.best_score, "seed": self.best_seed,

@@ -4,12 +4,16 @@ Algorithm
     1. The first pivot is the stock noise of ``seed`` (what a plain KSampler draws), denoised and
        scored.
     2. Each iteration k = 1..K draws ``n_neighbors`` neighbours of the pivot, denoises and scores
-       them. If the best neighbour scores strictly higher than the pivot it becomes the pivot;
+       them. The pivot and its neighbours are one decision set (``search.decide``; a rank
+       ensemble ranks them together). If the best neighbour ranks strictly higher than the pivot
+       it becomes the pivot;
        otherwise the search *restarts*: iteration k+1 starts from a fresh pivot, the stock noise of
        ``derive_seed(seed, k+1, 0)`` (scored in the same batch as its neighbours). Restarts are
        listed in ``recipe["restarts"]``.
     3. It stops after K iterations or when the budget cannot pay for another trajectory; the
-       winner is the best-scoring candidate seen (pivots included), over all restarts.
+       winner is the best of every pivot the search had (the best-scoring candidate seen is always
+       one of them), ranked as one decision set. Only pivots are kept (``finals``); the other
+       candidates are released (``den.release``) once their iteration is decided.
 
 Neighbourhood (exact definition)
     neighbour_j = sqrt(1 - lam^2) * pivot + lam * z_j,
@@ -22,7 +26,11 @@ Neighbourhood (exact definition)
       a per-element RMS distance of ~lam for small lam (0.5 -> 0.52, 1.0 -> 1.41). ``lam = 0``
       makes every neighbour equal to the pivot; ``lam = 1`` makes them fresh noise (random search
       with restarts).
-    Stochastic solvers get a neighbour's draw seed as its row seed, a fresh pivot its stock seed.
+    - lam is not a distance: the per-element RMS distance is sqrt(2 (1 - sqrt(1 - lam^2))) and the
+      cosine between pivot and neighbour is sqrt(1 - lam^2) (in expectation, large D):
+      lam 0.1 -> RMS 0.10, cos 0.995;  0.31 -> 0.31, 0.95;  0.5 -> 0.52, 0.87;  1 -> 1.41, 0.
+    Stochastic solvers get ``solver_seed(draw seed)`` as a neighbour's row seed (a stream
+    independent of its draw), a fresh pivot its stock seed.
 
 Budget: NFE, each candidate costs one trajectory ``T = den.cost(0, last)``; with a budget the
 search evaluates at most ``budget // T`` candidates (the last iteration may get fewer neighbours).
@@ -34,12 +42,13 @@ from it; :func:`reconstruct_noise` rebuilds ``best_noise`` from them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
-from ._common import check_budget, sample_full, trajectory_nfe
+from ._common import check_budget, sample_full, solver_seed, trajectory_nfe
 from .batching import Batcher
+from .decide import Decision, first_best, raw_info, release
 from .noise import derive_seed, noise_batch
 from .protocol import Denoiser
 from .result import Candidate, Progress, SearchResult
@@ -62,7 +71,8 @@ def reconstruct_noise(latent_shape: Sequence[int], pivot_seed: int, draws: Seque
 @dataclass
 class ZeroOrderSearch:
     n_neighbors: int = 4
-    lam: float = 0.5
+    #: 0.31: neighbours at cosine 0.95 to the pivot, as the paper's reference neighbour generator
+    lam: float = 0.31
     iterations: int = 8
 
     name = "zero_order"
@@ -93,102 +103,108 @@ class ZeroOrderSearch:
         seed = int(seed)
         n_nb, lam, iters = int(self.n_neighbors), float(self.lam), int(self.iterations)
         one = trajectory_nfe(den)
-        shape = list(den.latent_shape)
         batcher = Batcher(max_batch)
         nfe0, vc0 = den.nfe, den.verifier_calls
         rows_left = None if budget is None else int(budget) // one
-        shown_budget = budget if budget is not None else self.planned_nfe(den)
-
-        candidates: List[Candidate] = []
-        finals: List[torch.Tensor] = []
-        lineage: List[tuple] = []      # per candidate: (pivot_seed, draws tuple)
-        noises: List[torch.Tensor] = []
-        row_seeds: List[int] = []
-        pivot = None                   # dict(noise, score, cand, lineage)
-        restarts: List[int] = []
-        pivots: List[dict] = []
-        best_i, best = -1, -float("inf")
-        done_iters = 0
-
+        st = {"den": den, "batcher": batcher, "one": one, "nfe0": nfe0, "progress": progress,
+              "shown": budget if budget is not None else self.planned_nfe(den), "best": -float("inf"),
+              "candidates": [], "pivots": []}
+        pivot, restarts, fresh_pivots, done_iters = None, [], [], 0
         for k in range(1, iters + 1):
-            fresh = pivot is None
             if rows_left is not None and rows_left < 1:
                 break
-            batch_noise, batch_seeds, batch_lin, roles = [], [], [], []
-            if fresh:
+            batch = []  # (noise, row seed, draw seed, lineage, role)
+            if pivot is None:
                 ps = seed if k == 1 else derive_seed(seed, k, 0)
-                pnoise = noise_batch(shape, [ps])
-                batch_noise.append(pnoise)
-                batch_seeds.append(ps)
-                batch_lin.append((ps, ()))
-                roles.append("pivot")
-                pivots.append({"iteration": k, "seed": ps})
-                centre, centre_lin = pnoise, (ps, ())
-            else:
-                centre, centre_lin = pivot["noise"], pivot["lineage"]
-            n_here = n_nb if rows_left is None else min(n_nb, rows_left - len(batch_noise))
+                batch.append((noise_batch(list(den.latent_shape), [ps]), ps, ps, (ps, ()), "pivot"))
+                fresh_pivots.append({"iteration": k, "seed": ps})
+            centre = pivot if pivot is not None else {"noise": batch[0][0], "lineage": batch[0][3]}
+            n_here = n_nb if rows_left is None else min(n_nb, rows_left - len(batch))
             for j in range(1, n_here + 1):
                 ds = derive_seed(seed, k, j)
-                batch_noise.append(neighbor_noise(centre, noise_batch(shape, [ds]), lam))
-                batch_seeds.append(ds)
-                batch_lin.append((centre_lin[0], centre_lin[1] + (ds,)))
-                roles.append("neighbor")
+                lin = (centre["lineage"][0], centre["lineage"][1] + (ds,))
+                batch.append((neighbor_noise(centre["noise"], noise_batch(list(den.latent_shape), [ds]), lam),
+                              solver_seed(ds), ds, lin, "neighbor"))
             done_iters = k
-            centre_cand = None if fresh else pivot["cand"]
-            noise_t = torch.cat(batch_noise)
-            scores: List[float] = []
-            i = 0
-            while i < len(batch_seeds):  # chunk by chunk, so progress happens per model batch
-                size = batcher.limit
-                chunk_seeds = batch_seeds[i:i + size]
-                x, mid = sample_full(den, batcher, noise_t[i:i + size], chunk_seeds)
-                s = den.score(x, mid)
-                for r in range(len(chunk_seeds)):
-                    idx = len(candidates)
-                    role = roles[i + r]
-                    c = Candidate(index=idx, score=float(s[r]),
-                                  nfe=den.nfe - nfe0 - (len(chunk_seeds) - 1 - r) * one,
-                                  seed=batch_seeds[i + r] if role == "pivot" else None,
-                                  stage=f"zo-iter{k}", parent=centre_cand if role == "neighbor" else None,
-                                  info={"iteration": k, "role": role, "draw_seed": batch_seeds[i + r]})
-                    candidates.append(c)
-                    finals.append(x[r:r + 1])
-                    lineage.append(batch_lin[i + r])
-                    noises.append(noise_t[i + r:i + r + 1])
-                    row_seeds.append(batch_seeds[i + r])
-                    scores.append(c.score)
-                    if c.score > best:
-                        best, best_i = c.score, idx
-                    if fresh and role == "pivot":
-                        pivot = {"noise": noise_t[i + r:i + r + 1], "score": c.score, "cand": idx,
-                                 "lineage": batch_lin[i + r]}
-                        centre_cand = idx
-                    if progress:
-                        progress(c.event(best, shown_budget))
-                i += len(chunk_seeds)
             if rows_left is not None:
-                rows_left -= len(batch_seeds)
-            first_nb = len(candidates) - n_here
-            if n_here > 0:
-                nb_scores = scores[len(scores) - n_here:]
-                j_best = max(range(n_here), key=lambda j: (nb_scores[j], -j))  # first maximum
-                if nb_scores[j_best] > pivot["score"]:
-                    ci = first_nb + j_best
-                    pivot = {"noise": noises[ci], "score": nb_scores[j_best], "cand": ci, "lineage": lineage[ci]}
-                else:
-                    restarts.append(k)
-                    pivot = None
+                rows_left -= len(batch)
+            pivot, moved = self._iteration(st, k, pivot, batch)
+            if moved is False:  # None: the budget left no neighbour to compare with
+                restarts.append(k)
+                pivot = None
+        return self._result(st, seed, n_nb, lam, iters, done_iters, fresh_pivots, restarts,
+                            den.nfe - nfe0, den.verifier_calls - vc0)
 
-        win_lin = lineage[best_i]
+    def _iteration(self, st, k, pivot, batch):
+        """Score ``batch`` (a fresh pivot first, when there is one, then the neighbours) and decide:
+        the pivot and its neighbours are ranked together, as one set. Returns (pivot, moved), moved
+        None when there was no neighbour."""
+        den, batcher, cands = st["den"], st["batcher"], st["candidates"]
+        dec = Decision(den)
+        if pivot is not None:
+            dec.add(pivot["raw"].unsqueeze(0))
+        centre_cand = None if pivot is None else pivot["cand"]
+        noise_t = torch.cat([b[0] for b in batch])
+        rows, i = [], 0
+        while i < len(batch):  # chunk by chunk, so progress happens per model batch
+            part = batch[i:i + batcher.limit]
+            x, mid = sample_full(den, batcher, noise_t[i:i + len(part)], [b[1] for b in part])
+            s = dec.add(den.score(x, mid))
+            vals = dec.values()
+            for r, (noise, row_seed, ds, lin, role) in enumerate(part):
+                c = Candidate(index=len(cands), score=vals[len(dec.rows) - len(part) + r],
+                              nfe=den.nfe - st["nfe0"] - (len(part) - 1 - r) * st["one"],
+                              seed=ds if role == "pivot" else None, stage=f"zo-iter{k}",
+                              parent=centre_cand if role == "neighbor" else None,
+                              info={"iteration": k, "role": role, "draw_seed": ds, **raw_info(s, r)})
+                cands.append(c)
+                if role == "pivot":
+                    centre_cand = c.index
+                rows.append({"noise": noise, "raw": s[r], "cand": c.index, "lineage": lin, "row_seed": row_seed,
+                             "latent": x[r:r + 1]})
+                st["best"] = max(st["best"], c.score)
+                if st["progress"]:
+                    st["progress"](c.event(st["best"], st["shown"]))
+            i += len(part)
+        vals = dec.values()
+        for row, v in zip(rows, vals[len(vals) - len(rows):]):
+            cands[row["cand"]].score = v
+        if pivot is None:
+            pivot = rows.pop(0)
+            st["pivots"].append(pivot)
+        vals = vals[len(vals) - len(rows) - 1:]  # the pivot, then its neighbours
+        moved = None
+        if rows:
+            moved = False
+            j = first_best(vals[1:])
+            if vals[1 + j] > vals[0]:  # strictly better than the pivot
+                pivot, moved = rows.pop(j), True
+                st["pivots"].append(pivot)
+        released = [r["latent"] for r in rows]
+        if released:
+            release(den, torch.cat(released))
+        return pivot, moved
+
+    def _result(self, st, seed, n_nb, lam, iters, done_iters, fresh_pivots, restarts, nfe, calls):
+        """The winner among every pivot the search had (the best candidate is always one of them)."""
+        pivots = st["pivots"]
+        dec = Decision(st["den"])
+        dec.add(torch.stack([p["raw"] for p in pivots]))
+        vals = dec.values()
+        b = first_best(vals)
+        w = pivots[b]
+        win_lin = w["lineage"]
         return SearchResult(
-            algorithm=self.name, best_latent=finals[best_i], best_score=best,
-            best_noise=noises[best_i], best_seed=win_lin[0] if not win_lin[1] else None,
-            candidates=candidates, nfe=den.nfe - nfe0, verifier_calls=den.verifier_calls - vc0,
-            finals=torch.cat(finals), final_candidates=list(range(len(candidates))),
+            algorithm=self.name, best_latent=w["latent"], best_score=vals[b],
+            best_noise=w["noise"], best_seed=win_lin[0] if not win_lin[1] else None,
+            candidates=st["candidates"], nfe=nfe, verifier_calls=calls,
+            finals=torch.cat([p["latent"] for p in pivots]), final_candidates=[p["cand"] for p in pivots],
+            final_scores=vals,
             recipe={"algorithm": self.name, "seed": seed, "n_neighbors": n_nb, "lam": lam,
                     "iterations": iters, "iterations_run": done_iters,
                     "neighbor": "sqrt(1-lam^2)*pivot + lam*seeded_noise(derive_seed(seed, k, j))",
-                    "pivots": pivots, "restarts": restarts,
-                    "winner": {"candidate": best_i, "pivot_seed": win_lin[0], "draws": list(win_lin[1]),
-                               "row_seed": row_seeds[best_i]}},
+                    "row_seed": "solver_seed(draw seed) for neighbours, the stock seed for fresh pivots",
+                    "pivots": fresh_pivots, "restarts": restarts,
+                    "winner": {"candidate": w["cand"], "pivot_seed": win_lin[0], "draws": list(win_lin[1]),
+                               "row_seed": w["row_seed"]}},
         )
