@@ -50,6 +50,7 @@ import torch
 
 from ._common import check_budget, last_index, trajectory_nfe
 from .batching import Batcher
+from .decide import Decision
 from .noise import derive_seed, noise_batch
 from .protocol import Denoiser
 from .result import Candidate, Progress, SearchResult
@@ -60,8 +61,16 @@ TAG = 0x5C  # separates particle-search draws from other strategies' derive_seed
 
 # ---- pure pieces -------------------------------------------------------------------------------
 def finite_or_neg_inf(r: torch.Tensor) -> torch.Tensor:
-    r = r.double()
+    r = torch.as_tensor(r).double()
     return torch.where(torch.isfinite(r), r, torch.full_like(r, -math.inf))
+
+
+def particle_values(den, scores) -> torch.Tensor:
+    """One value per particle: scalar scores as they are (non-finite -> -inf); a rank ensemble's
+    member-score vectors ranked jointly among the particles scored together (search/decide.py)."""
+    d = Decision(den)
+    d.add(scores)
+    return finite_or_neg_inf(torch.tensor(d.values(), dtype=torch.float64))
 
 
 def potential(kind: str, r: torch.Tensor, r_prev: torch.Tensor, v_prev: torch.Tensor) -> torch.Tensor:
@@ -286,7 +295,7 @@ class _Run:
         """Score every particle (finished, or its x0 prediction), one candidate each."""
         den = self.den
         m = None if self.mi is None else (mid if mid is not None else judged)
-        r = finite_or_neg_inf(den.score(judged, m))
+        r = particle_values(den, den.score(judged, m))
         for i in range(self.n):
             lin = lineage[i]
             c = Candidate(index=len(self.candidates), score=float(r[i]), nfe=self.spent(), seed=None,
@@ -405,7 +414,7 @@ class ParticleReplay:
         self.validate(den, budget)
         nfe0, vc0 = den.nfe, den.verifier_calls
         x = replay(den, self.recipe)
-        s = finite_or_neg_inf(den.score(x, None if den.mid_index is None else x))
+        s = particle_values(den, den.score(x, None if den.mid_index is None else x))
         root = int(self.recipe["winner"]["root_seed"])
         c = Candidate(index=0, score=float(s[0]), nfe=den.nfe - nfe0, seed=None, stage="final",
                       info={"replay": True, "root_seed": root})

@@ -200,3 +200,18 @@ def test_final_scores_are_the_finished_samples_scores():
         if mid is None:
             assert fin == [float(v) for v in make("flow").score(res.finals)]
         assert res.best_score == max(fin)
+
+
+def test_rank_ensemble_member_scores_are_ranked_jointly_among_the_particles():
+    """A rank ensemble scores rows as member vectors [B, K]: each resampling ranks the particles
+    scored together (search/decide.py), never treats a vector as one number."""
+    from search.particles import particle_values
+
+    class Den:
+        @staticmethod
+        def rank(s):  # mean over members of the rank within the set, as the ensemble does
+            return s.argsort(0).argsort(0).double().mean(1)
+
+    v = particle_values(Den(), torch.tensor([[0.0, 0.0], [10.0, 10.0], [5.0, float("nan")]]))
+    assert v.shape == (3,)
+    assert int(v.argmax()) == 1 and v[2] < v[1]
