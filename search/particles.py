@@ -423,4 +423,6 @@ class ParticleReplay:
         return SearchResult(algorithm=self.name, best_latent=x, best_score=c.score,
                             best_noise=noise_batch(list(den.latent_shape), [root]), best_seed=None,
                             candidates=[c], nfe=den.nfe - nfe0, verifier_calls=den.verifier_calls - vc0,
-                            finals=x, final_candidates=[0], recipe={**self.recipe, "replayed": True})
+                            finals=x, final_candidates=[0],
+                            recipe={**self.recipe, "replayed": True,
+                                    "winner": {**self.recipe["winner"], "candidate": 0}})

@@ -112,13 +112,16 @@ def test_noise_candidates_rows_are_not_reproducible_alone_with_ancestral_sampler
 def test_best_noise_replays_zero_order_winners_only_with_deterministic_samplers(comfy, sampler, replays):
     tip = comfy.get("/object_info/NoiseSearchSamplerAdvanced")["NoiseSearchSamplerAdvanced"]["output_tooltips"][4]
     assert "zero-order winners only with deterministic samplers" in tip
-    wf = W.advanced(W.base(), 7, W.color_verifier("#30a0d0"), steps=3, sampler=sampler,
-                    strategy=W.zero_order(n_neighbors=2, lam=0.5, iterations=2), prefix=f"zo_{sampler}")
-    wf["replay"] = {"class_type": "SamplerCustomAdvanced", "inputs": {
-        "noise": ["search", 4], "guider": ["guider", 0], "sampler": ["sampler", 0], "sigmas": ["sched", 0],
-        "latent_image": ["latent", 0]}}
-    wf["save_replay"] = {"class_type": "SaveLatent", "inputs": {"samples": ["replay", 0], "filename_prefix": "zo_r"}}
-    out = comfy.run(wf)
+    for seed in range(7, 19):  # the first seed whose winner is a neighbour (the pivot has a stock seed)
+        wf = W.advanced(W.base(), seed, W.color_verifier("#30a0d0"), steps=3, sampler=sampler,
+                        strategy=W.zero_order(n_neighbors=2, lam=0.5, iterations=2), prefix=f"zo_{sampler}")
+        wf["replay"] = {"class_type": "SamplerCustomAdvanced", "inputs": {
+            "noise": ["search", 4], "guider": ["guider", 0], "sampler": ["sampler", 0], "sigmas": ["sched", 0],
+            "latent_image": ["latent", 0]}}
+        wf["save_replay"] = {"class_type": "SaveLatent", "inputs": {"samples": ["replay", 0], "filename_prefix": "zo_r"}}
+        out = comfy.run(wf)
+        if report(out)["best"]["seed"] is None:
+            break
+    assert report(out)["best"]["seed"] is None, "no seed in 7..18 gave a neighbour as the winner"
     best, replay = saved_latent(comfy, out), saved_latent(comfy, out, "save_replay")
-    assert report(out)["best"]["seed"] is None, report(out)["best"]  # a neighbour won (seed 7 is chosen so)
     assert torch.equal(best, replay) is replays
