@@ -1,33 +1,16 @@
 """Scoring glue (nodes/scoring.py, Score Images) and the ComfyUI denoiser's solver restarts, on the
 real ComfyUI modules of the host install (CPU), without a server. Each script runs in a subprocess
 so ComfyUI's module-level state never leaks into other tests (issue 10: items 3, 7, 9, 11 and the
-spurious ensemble warning). Skipped, saying so, when the host ComfyUI is not installed."""
-import os
-import subprocess
-import sys
-from pathlib import Path
+spurious ensemble warning)."""
+from scripts.host import tiny_checkpoint
+from tests.host_modules import PRELUDE as _BASE, assert_host_installed, run_script
 
-import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-from scripts.host import COMFY, tiny_checkpoint  # noqa: E402
+def test_host_core_is_installed():
+    assert_host_installed()
 
-pytestmark = pytest.mark.skipif(not (COMFY / "comfy" / "model_management.py").exists(),
-                                reason=f"host ComfyUI not installed at {COMFY} (run scripts/setup_host.sh)")
 
-PRELUDE = r'''
-import json, logging, os, sys, types
-ROOT, COMFY, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
-sys.path.append(COMFY)
-sys.path.append(ROOT)  # after ComfyUI: its own top-level "nodes" module must win
-import comfy.cli_args
-comfy.cli_args.args.cpu = True
-import folder_paths
-folder_paths.models_dir = os.path.join(TMP, "models")
-import torch
-torch.set_num_threads(1)
-pkg = types.ModuleType("nspack"); pkg.__path__ = [ROOT]; sys.modules["nspack"] = pkg
-sub = types.ModuleType("nspack.nodes"); sub.__path__ = [os.path.join(ROOT, "nodes")]; sys.modules["nspack.nodes"] = sub
+PRELUDE = _BASE + r'''
 import importlib
 sn = importlib.import_module("nspack.nodes.search_nodes")
 vn = importlib.import_module("nspack.nodes.verifier_nodes")
@@ -190,10 +173,7 @@ print("OK")
 
 
 def _run(script, tmp_path, *extra):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
-    r = subprocess.run([sys.executable, "-c", script, str(ROOT), str(COMFY), str(tmp_path), *extra],
-                       cwd=str(tmp_path), capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0 and "OK" in r.stdout, r.stdout[-3000:] + r.stderr[-6000:]
+    run_script(script, tmp_path, *extra)
 
 
 def test_scoring_ranks_non_finite_lowest_ranks_ensembles_per_decision_and_releases(tmp_path):

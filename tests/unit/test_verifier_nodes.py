@@ -1,38 +1,15 @@
 """The ComfyUI glue (nodes/verifier_nodes.py, nodes/verifier_runtime.py) against the real ComfyUI
 modules of the host install (.host/ComfyUI, CPU), without a server. Runs in a subprocess so
 ComfyUI's module-level state (args, folder_paths, loaded models) never leaks into other tests.
-Skipped, saying so, when the host ComfyUI is not installed (scripts/setup_host.sh)."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-from scripts.host import COMFY  # noqa: E402  (the core chosen by NOISE_SEARCH_CORE)
+Fails, saying so, when the host ComfyUI is not installed (scripts/setup_host.sh)."""
+from tests.host_modules import PRELUDE, assert_host_installed, run_script
 
 
 def test_host_core_is_installed():
-    # no skip: these tests need the host's modules, which scripts/setup_host.sh installs
-    assert (COMFY / "comfy" / "model_management.py").exists(), \
-        f"host ComfyUI not installed at {COMFY}: run scripts/setup_host.sh"
+    assert_host_installed()
 
-SCRIPT = r'''
-import importlib, json, os, sys, types
-ROOT, COMFY, TMP = sys.argv[1], sys.argv[2], sys.argv[3]
-sys.path.append(COMFY)
-sys.path.append(ROOT)  # after ComfyUI: its own top-level "nodes" module must win
-import comfy.cli_args
-comfy.cli_args.args.cpu = True
-import folder_paths
-folder_paths.models_dir = os.path.join(TMP, "models")
-import torch
-torch.set_num_threads(1)
-# load the pack as a package (as ComfyUI does), skipping nodes/__init__ (the search nodes)
-pkg = types.ModuleType("nspack"); pkg.__path__ = [ROOT]; sys.modules["nspack"] = pkg
-sub = types.ModuleType("nspack.nodes"); sub.__path__ = [os.path.join(ROOT, "nodes")]; sys.modules["nspack.nodes"] = sub
 
+SCRIPT = PRELUDE + r'''
 import importlib.util
 _spec = importlib.util.spec_from_file_location("tiny_models", os.path.join(ROOT, "tests", "tiny_models.py"))
 tm = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(tm)  # ComfyUI has its own "tests"
@@ -145,8 +122,4 @@ print("OK")
 
 
 def test_verifier_nodes_in_comfyui(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
-    env.pop("HF_HUB_CACHE", None)
-    r = subprocess.run([sys.executable, "-c", SCRIPT, str(ROOT), str(COMFY), str(tmp_path)], cwd=str(tmp_path),
-                       capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0 and "OK" in r.stdout, r.stdout[-3000:] + r.stderr[-6000:]
+    run_script(SCRIPT, tmp_path)
