@@ -296,12 +296,19 @@ class NoiseSearchPaths:
 #: the seed widget. ``control_after_generate: True`` shows ComfyUI's control widget with
 #: "randomize" selected on every tested frontend (1.32.9, 1.48.7, 1.58.1), so each run gets fresh
 #: candidates. (A mode string such as "randomize" is read as the control widget's *name* by
-#: frontends 1.32.9 and 1.48.7, so True is the portable spelling.) With "increment" the next run
-#: would repeat N - 1 of the last run's candidates, since candidate i is seed + i.
+#: frontends 1.32.9 and 1.48.7, so True is the portable spelling.) Candidate i is seed + i, so on the
+#: search nodes web/noise_search.js makes "increment" / "decrement" move the seed by the number of
+#: stock seeds a run uses (the strategy's count), and consecutive runs share no candidate.
 SEED_OPTIONS = {"default": 0, "min": 0, "max": 0xffffffffffffffff, "control_after_generate": True,
-                "tooltip": "base seed: candidate i starts from the noise of seed + i. Keep 'control after "
-                           "generate' on randomize (the default): with increment, the next run repeats all but "
-                           "one of this run's candidates."}
+                "tooltip": "base seed: candidate i starts from the noise of seed + i. 'control after generate': "
+                           "randomize (the default) tries fresh noises every run; increment / decrement move the "
+                           "seed by the run's candidates (random: candidates, paths: n, particles: particles, "
+                           "zero-order: 1), so the next run shares none of them; fixed re-runs the same search."}
+
+#: Noise Candidates does not know N (the latent batch it meets): its control steps by 1.
+CANDIDATES_SEED_OPTIONS = dict(SEED_OPTIONS, tooltip="base seed: row i gets the noise of seed + i. Keep 'control "
+                                                     "after generate' on randomize (the default): with increment, "
+                                                     "the next run repeats all but one of this run's rows.")
 
 _COMMON_OPTIONAL = {
     "strategy": (STRATEGY, {"tooltip": "search algorithm; when absent: random search over `candidates` seeds"}),
@@ -440,7 +447,7 @@ class NoiseSearchNoiseCandidates:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"seed": ("INT", dict(SEED_OPTIONS))}}
+        return {"required": {"seed": ("INT", dict(CANDIDATES_SEED_OPTIONS))}}
 
     RETURN_TYPES = ("NOISE",)
     FUNCTION = "build"

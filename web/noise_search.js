@@ -7,6 +7,7 @@
 //   api.addEventListener("noise_search.done")         - report + temp images -> gallery
 //   api.addEventListener("executing")                 - our node starts running -> reset the panel
 //   nodeType.prototype.onExecuted                     - same payload from the history (ui output)
+//   control widget beforeQueued / afterQueued          - "increment" steps the seed past the run's candidates
 // Dependency-free: plain DOM + SVG. Stable hooks for tests: data-testid="ns-panel", "ns-chart",
 // "ns-point", "ns-best-line", "ns-summary", "ns-gallery", "ns-candidate", "ns-use-seed",
 // "ns-copy-seed-selected".
@@ -336,10 +337,75 @@ function setSeed(node, seed, execId) {
   return targets;
 }
 
-function fixControl(node, w) {
-  const ctl = w.linkedWidgets?.find((x) => x.name?.startsWith("control_")) ??
+/** The "control after generate" widget of seed widget `w`. */
+function controlOf(node, w) {
+  return w.linkedWidgets?.find((x) => x.name?.startsWith("control_")) ??
     node.widgets?.find((x) => x.name === "control_after_generate" || x.name === "control_before_generate");
+}
+
+function fixControl(node, w) {
+  const ctl = controlOf(node, w);
   if (ctl && ctl.value !== "fixed") { ctl.value = "fixed"; ctl.callback?.("fixed"); }
+}
+
+// -- seed control: "increment" / "decrement" step past the last run's candidates -----------------
+// Candidate i is seed + i, so a run uses the stock seeds seed .. seed + span - 1; the stock control
+// moves the seed by one step, and the next run would repeat span - 1 candidates. The wrapped control
+// moves it by span steps instead. The count widget of each strategy: zero-order draws only `seed`
+// itself as a stock seed (its other noises are derived from it), so its span is 1, as is an unknown
+// strategy's.
+const SPAN_WIDGET = { NoiseSearchRandom: "candidates", NoiseSearchPaths: "n", NoiseSearchParticles: "particles" };
+const SEED_LIMIT = 0x4000000000000; // the frontends clamp a controlled value to ±2^50
+
+function intWidget(node, name) {
+  const v = Math.round(Number(node?.widgets?.find((w) => w.name === name)?.value));
+  return Number.isFinite(v) && v >= 1 ? v : 1;
+}
+
+/** How many stock seeds a run of search node `node` uses: its strategy's count, else `candidates`. */
+function seedSpan(node) {
+  const slot = node.inputs?.findIndex((i) => i.name === "strategy") ?? -1;
+  const src = slot >= 0 ? node.getInputNode?.(slot) : null;
+  if (!src) return intWidget(node, "candidates");
+  const name = SPAN_WIDGET[src.comfyClass ?? src.type];
+  return name ? intWidget(src, name) : 1;
+}
+
+/** Make the control of `node`'s seed widget step by `span()` seeds. The stock step runs first (it
+ *  knows whether the seed is linked, the control mode, the partial-execution case); when it moved
+ *  the seed by increment or decrement, the seed is set to the old value ± span steps instead. */
+function stepSeedBySpan(node, span) {
+  const seed = seedWidget(node);
+  const ctl = seed && controlOf(node, seed);
+  if (!ctl) return;
+  for (const hook of ["beforeQueued", "afterQueued"]) {
+    const stock = ctl[hook];
+    if (typeof stock !== "function" || stock.__nsSpan) continue;
+    const wrapped = function (...args) {
+      const old = seed.value;
+      const r = stock.apply(this, args);
+      const dir = { increment: 1, decrement: -1 }[ctl.value];
+      if (dir && typeof old === "number" && seed.value !== old) {
+        const { min = 0, max = SEED_LIMIT, step2 = 1 } = seed.options ?? {};
+        const v = Math.min(Math.max(old + dir * step2 * span(), Math.max(min, -SEED_LIMIT)), Math.min(max, SEED_LIMIT));
+        if (v !== seed.value) { seed.value = v; seed.callback?.(v); }
+      }
+      return r;
+    };
+    wrapped.__nsSpan = true;
+    ctl[hook] = wrapped;
+  }
+}
+
+/** A Random Noise node feeding Advanced searches: its span is the largest of theirs (1 for none). */
+function noiseSpan(noiseNode) {
+  let span = 1;
+  for (const n of noiseNode.graph?.nodes ?? []) {
+    if (n.type !== "NoiseSearchSamplerAdvanced") continue;
+    const slot = n.inputs?.findIndex((i) => i.name === "noise") ?? -1;
+    if (slot >= 0 && n.getInputNode?.(slot) === noiseNode) span = Math.max(span, seedSpan(n));
+  }
+  return span;
 }
 
 /** The subgraph nodes' widgets that feed `w` of `node`, outermost last. Frontends 1.48 and 1.58
@@ -470,12 +536,22 @@ app.registerExtension({
   },
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData?.name === "RandomNoise") {
+      const created = nodeType.prototype.onNodeCreated;
+      nodeType.prototype.onNodeCreated = function () {
+        const r = created?.apply(this, arguments);
+        stepSeedBySpan(this, () => noiseSpan(this));
+        return r;
+      };
+      return;
+    }
     if (!SEARCH_NODES.has(nodeData?.name)) return;
     injectStyle();
 
     const onNodeCreated = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
+      stepSeedBySpan(this, () => seedSpan(this));
       const panel = new SearchPanel(this);
       this.__nsPanel = panel;
       // the candidates are shown in our gallery, with scores: no stock image grid under it
