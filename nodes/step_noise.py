@@ -126,6 +126,7 @@ def probe_is_variable(sampler, patcher, sigmas: torch.Tensor, latent_shape) -> b
     """True when the sampler's model calls depend on what the model returns (an adaptive step
     size, e.g. dpm_adaptive): two stand-ins with different answers see different counts."""
     fixed = probe_nfe(sampler, patcher, sigmas, latent_shape)
+    # not a copy of host noise: arbitrary answers for the stand-in model, fixed so the probe is repeatable
     g = torch.Generator().manual_seed(0)
     try:  # an adaptive sampler may shrink its steps without end on random answers: stop it early
         noisy = probe_nfe(sampler, patcher, sigmas, latent_shape, limit=2 * fixed + 8,
