@@ -11,8 +11,11 @@ Symbols (schedule indices: 0 is pure noise, ``last = len(sigmas) - 1`` the finis
     t_k    resampling indices, 0 < t_1 < ... < t_K < last (every ``every`` steps, or the indices
            nearest to given sigmas)
     r_k^i  the verifier's score of particle i's x0 prediction: the solver's own one at t_k - 1, free
-           (its last model call before t_k); a segment that must capture ``mid_index`` elsewhere
-           pays one ``den.predict_x0`` at t_k instead
+           (its last model call before t_k). With a verifier wanting ``mid_x0`` (``den.mid_index``)
+           a segment captures the x0 to compare with instead (the one at ``mid_index`` when it
+           passes it, else, before the trajectory reaches it, the one at the segment's start, as
+           search over paths does: never the scored x0 itself) and pays one ``den.predict_x0``
+           at t_k for the score
     V_k^i  the potential:  max:        max_{j<=k} r_j^i   (best so far on the particle's path)
                            difference: r_k^i - r_{k-1}^i  (r_0 = 0)
                            sum:        sum_{j<=k} r_j^i
@@ -94,8 +97,13 @@ def normalise(log_w: torch.Tensor) -> torch.Tensor:
 
 
 def ess(w: torch.Tensor) -> float:
-    """Effective sample size of normalised weights: 1 / sum w^2."""
-    return float(1.0 / (w * w).sum())
+    """Effective sample size of weights: (sum w)^2 / sum w^2, computed on w / max(w) so that equal
+    weights give exactly N (1 / sum w^2 of normalised weights 1/N rounds below N for many N)."""
+    m = w.max()
+    if not m > 0:
+        return 0.0
+    u = w / m
+    return float(u.sum() ** 2 / (u * u).sum())
 
 
 def systematic_resample(w: torch.Tensor, u0: float) -> List[int]:
@@ -143,30 +151,54 @@ def segments(last: int, ts: Sequence[int], back: int, stochastic: bool) -> List[
 
 
 def mid_capture(mi: Optional[int], a: int, b: int) -> Optional[int]:
-    """Where a segment a -> b must capture the x0 a mid_x0 verifier wants (None: nowhere)."""
-    return mi if mi is not None and a <= mi < b else None
+    """Where a segment a -> b captures the x0 a mid_x0 verifier compares with (None: nowhere; the
+    one captured earlier is kept): ``mi`` itself when the segment passes it (a <= mi < b); the
+    segment's own start ``a`` while it ends at or above ``mi`` (b <= mi: the trajectory has not
+    reached it yet), so the x0 scored at b is compared with an earlier prediction of the same
+    trajectory, never with itself (as search over paths does)."""
+    if mi is None:
+        return None
+    return mi if a <= mi < b else a if b <= mi else None
 
 
 def segment_cost(den: Denoiser, a: int, b: int, done: bool) -> int:
     """NFE of one particle's segment: the solver's, plus one x0 prediction at b when the free one
-    (captured at b - 1) is taken by a mid_x0 capture elsewhere in the segment."""
+    (at b - 1) cannot be scored: the segment's call captures a mid_x0 comparison instead (and the
+    one at b - 1 may be that very x0)."""
     at = mid_capture(den.mid_index, a, b)
-    return int(den.cost(a, b)) + (0 if done or at is None or at == b - 1 else 1)
+    return int(den.cost(a, b)) + (0 if done or at is None else 1)
 
 
-def replay(den: Denoiser, recipe: Dict[str, Any]) -> torch.Tensor:
-    """Rebuild the winning final state of a particle search from its recipe (one row, batch 1)."""
+def replay(den: Denoiser, recipe: Dict[str, Any], with_mid: bool = False):
+    """Rebuild the winning final state of a particle search from its recipe (one row, batch 1).
+    ``with_mid``: return (state, mid_x0), the x0 prediction at ``den.mid_index`` the winner's own
+    trajectory made (None without a mid_index), captured where the search captured it."""
     shape, w = list(den.latent_shape), recipe["winner"]
     root = int(w["root_seed"])
+    mi = den.mid_index
     if "fallback" in recipe:  # best-of-k plain samples
-        return den.sample(noise_batch(shape, [root]), last_index(den), [root])
+        last = last_index(den)
+        x, mid = (den.sample(noise_batch(shape, [root]), last, [root], x0_at=mi) if mi is not None else
+                  (den.sample(noise_batch(shape, [root]), last, [root]), None))
+        return (x, mid) if with_mid else x
+    mid = None
+
+    def run(call, a, b):
+        nonlocal mid
+        if mi is not None and a <= mi < b:
+            x, mid = call(mi)
+            return x
+        return call(None)
+
     segs = recipe["segments"]
-    x = den.sample(noise_batch(shape, [root]), segs[0][2], [root])
+    x = run(lambda at: den.sample(noise_batch(shape, [root]), segs[0][2], [root], x0_at=at) if at is not None
+            else den.sample(noise_batch(shape, [root]), segs[0][2], [root]), 0, segs[0][2])
     for (t, a, b), step in zip(segs[1:], w["steps"]):
         if a < t:
             x = den.renoise(x, t, a, noise_batch(shape, [int(step["draw_seed"])]))
-        x = den.denoise(x, a, b, [int(step["row_seed"])])
-    return x
+        rs = [int(step["row_seed"])]
+        x = run(lambda at: den.denoise(x, a, b, rs, x0_at=at) if at is not None else den.denoise(x, a, b, rs), a, b)
+    return (x, mid) if with_mid else x
 
 
 # ---- the search ----------------------------------------------------------------------------------
@@ -268,22 +300,22 @@ class _Run:
                                "variable-cost samplers cannot run under budget_nfe, choose a fixed-step sampler")
 
     def segment(self, x, mid, a, b, seeds, done):
-        """Denoise a -> b; returns (states, x0 to score, mid x0). The x0 scored is the solver's own
-        prediction at b - 1 (free), unless the call must capture ``mid_index`` elsewhere."""
+        """Denoise a -> b; returns (states, x0 to score, mid x0 kept, mid x0 to score with). The x0
+        scored is the solver's own prediction at b - 1 (free), unless the call captures a mid_x0
+        comparison (``mid_capture``): then one paid prediction at b."""
         den, mi = self.den, self.mi
-        at = mid_capture(mi, a, b)
-        if at is None and not done:
-            at = b - 1
+        cap = mid_capture(mi, a, b)
+        at = cap if cap is not None else (None if done else b - 1)
         if at is None:
             x_b = self.batcher(self.call(a, b, None), x, seeds=seeds)
-            return x_b, x_b, mid
+            return x_b, x_b, mid, mid
         x_b, x0 = self.batcher(self.call(a, b, at), x, seeds=seeds)
-        mid = x0 if at == mi else mid
-        if done:
-            return x_b, x_b, mid
-        if at == b - 1:
-            return x_b, x0, mid
-        return x_b, self.batcher(lambda z: den.predict_x0(z, b), x_b), mid
+        if cap is None:
+            return x_b, x0, mid, mid
+        mid = x0 if cap == mi else mid
+        ref = x0  # the mid x0, or (before the trajectory reaches mid_index) the prediction at a
+        judged = x_b if done else self.batcher(lambda z: den.predict_x0(z, b), x_b)
+        return x_b, judged, mid, ref
 
     def call(self, a, b, at):
         den = self.den
@@ -291,11 +323,11 @@ class _Run:
             return lambda z, seeds: den.sample(z, b, seeds, x0_at=at) if at is not None else den.sample(z, b, seeds)
         return lambda z, seeds: den.denoise(z, a, b, seeds, x0_at=at) if at is not None else den.denoise(z, a, b, seeds)
 
-    def score(self, judged, mid, b, done, lineage, k):
-        """Score every particle (finished, or its x0 prediction), one candidate each."""
+    def score(self, judged, ref, b, done, lineage, k):
+        """Score every particle (finished, or its x0 prediction), one candidate each; ``ref``: the
+        mid x0 it is compared with (None without a mid_index)."""
         den = self.den
-        m = None if self.mi is None else (mid if mid is not None else judged)
-        r = particle_values(den, den.score(judged, m))
+        r = particle_values(den, den.score(judged, ref if self.mi is not None else None))
         for i in range(self.n):
             lin = lineage[i]
             c = Candidate(index=len(self.candidates), score=float(r[i]), nfe=self.spent(), seed=None,
@@ -328,9 +360,9 @@ class _Run:
                 eps = noise_batch(shape, [lin["draw_seed"] for lin in lineage])
                 x = den.renoise(x, t, a, eps)
             done = b >= last_index(den)
-            x, judged, mid = self.segment(x, mid, a, b, seeds, done)
+            x, judged, mid, ref = self.segment(x, mid, a, b, seeds, done)
             planned += n * segment_cost(den, a, b, done)
-            r = self.score(judged, mid, b, done, lineage, k)
+            r = self.score(judged, ref, b, done, lineage, k)
             self.check(planned)
             if done:
                 break
@@ -413,8 +445,8 @@ class ParticleReplay:
             progress: Progress = None) -> SearchResult:
         self.validate(den, budget)
         nfe0, vc0 = den.nfe, den.verifier_calls
-        x = replay(den, self.recipe)
-        s = particle_values(den, den.score(x, None if den.mid_index is None else x))
+        x, mid = replay(den, self.recipe, with_mid=True)
+        s = particle_values(den, den.score(x, mid))
         root = int(self.recipe["winner"]["root_seed"])
         c = Candidate(index=0, score=float(s[0]), nfe=den.nfe - nfe0, seed=None, stage="final",
                       info={"replay": True, "root_seed": root})
