@@ -53,7 +53,9 @@ class NoiseSearchParticles:
                                              "tooltip": "weight from the score: max = best so far on the path, "
                                                         "difference = change since the last resampling, sum"}),
             "lam": ("FLOAT", {"default": 10.0, "min": 0.0, "max": 10000.0, "step": 0.1,
-                              "tooltip": "λ: temperature, weight = exp(λ·potential); 0 = no steering"}),
+                              "tooltip": "λ: steering strength in standard deviations of the scores, whatever the "
+                                         "verifier's units: weight = exp(λ·z), z = the potential standardised over "
+                                         "the particles (λ = 1: one std better, e× the weight); 0 = no steering"}),
             "ess_threshold": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
                                         "tooltip": "resample only when ESS < threshold·N (1 = at every "
                                                    "resampling step unless the weights are equal)"}),

@@ -19,7 +19,11 @@ Symbols (schedule indices: 0 is pure noise, ``last = len(sigmas) - 1`` the finis
     V_k^i  the potential:  max:        max_{j<=k} r_j^i   (best so far on the particle's path)
                            difference: r_k^i - r_{k-1}^i  (r_0 = 0)
                            sum:        sum_{j<=k} r_j^i
-    λ      temperature: log G_k^i = λ V_k^i;  log w^i += log G_k^i  (w: running SMC weights)
+    λ      temperature, scale-free: log G_k^i = λ (V_k^i - mean_j V_k^j) / std_j V_k^j over the
+           particles weighed at t_k (finite ones; std 0 or one particle: G = 1), so λ = 1 gives
+           a particle one standard deviation better e times the weight, whatever units the
+           verifier scores in: an affine rescaling a·score + b (a > 0) leaves the weights, the
+           resampling and the winner unchanged.  log w^i += log G_k^i  (w: running SMC weights)
     ESS    (sum w)^2 / sum w^2, after normalising; systematic resampling when ESS < ess_min * N,
            after which the weights are uniform again. A non-finite score gets weight 0 (never
            chosen); when every weight is 0 nothing is known and nothing is resampled.
@@ -85,6 +89,24 @@ def potential(kind: str, r: torch.Tensor, r_prev: torch.Tensor, v_prev: torch.Te
     if kind == "sum":
         return r + v_prev
     raise ValueError(f"particle search: potential {kind!r} is not one of {POTENTIALS}")
+
+
+def standardise(v: torch.Tensor) -> torch.Tensor:
+    """(v - mean) / std over the finite entries (population std); zeros where they do not spread
+    (fewer than two finite entries, or all equal); non-finite entries stay as they are (callers
+    weigh them 0). Makes λ independent of the verifier's units (module docstring)."""
+    v = v.double()
+    ok = torch.isfinite(v)
+    out = torch.where(ok, torch.zeros_like(v), v)
+    if int(ok.sum()) < 2:
+        return out
+    f = v[ok]
+    c = f - f.mean()
+    sd = float(c.pow(2).mean().sqrt())
+    if not sd > 0 or float(c.abs().max()) <= 1e-12 * max(1.0, float(f.abs().max())):
+        return out
+    out[ok] = c / sd
+    return out
 
 
 def normalise(log_w: torch.Tensor) -> torch.Tensor:
@@ -368,7 +390,8 @@ class _Run:
                 break
             v = potential(cfg.potential, r, r_prev, v_prev)
             ok = torch.isfinite(r) & torch.isfinite(v)
-            log_w = log_w + torch.where(ok, float(cfg.lam) * torch.where(ok, v, 0.0), torch.full_like(v, -math.inf))
+            z = standardise(torch.where(ok, v, torch.full_like(v, math.nan)))
+            log_w = log_w + torch.where(ok, float(cfg.lam) * torch.where(ok, z, 0.0), torch.full_like(v, -math.inf))
             x, mid, lineage, log_w, r_prev, v_prev = self.resample(k, b, x, mid, lineage, log_w, r, v)
         assert planned == n * per
         return self.result(x, r, lineage, roots)

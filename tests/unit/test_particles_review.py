@@ -72,3 +72,26 @@ def test_equal_scores_with_threshold_one_do_not_resample(n):
     den.score = lambda x0, mid_x0=None: torch.full((x0.shape[0],), 0.25)
     res = particles(n=n, ess_min=1.0).run(den, 1)
     assert res.recipe["events"] and not any(e["resampled"] for e in res.recipe["events"])
+
+
+# ---- item 4: λ is scale-free ---------------------------------------------------------------------
+def affine(den, a, b):
+    real = den.score
+    den.score = lambda x0, mid_x0=None: a * real(x0, mid_x0).double() + b
+    return den
+
+
+@pytest.mark.parametrize("potential", ["max", "difference", "sum"])
+@pytest.mark.parametrize("solver", ["euler", "euler_ancestral"])
+@pytest.mark.parametrize("a,b", [(0.01, 0.3), (37.0, -120.0), (1.0, 1000.0)])
+def test_affine_rescaling_of_the_verifier_leaves_weights_resampling_and_winner_unchanged(potential, solver, a, b):
+    ps = particles(n=8, potential=potential, lam=1.0, ess_min=0.9)
+    base = ps.run(make("ve", solver), 21)
+    res = ps.run(affine(make("ve", solver), a, b), 21)
+    e0, e1 = base.recipe["events"], res.recipe["events"]
+    assert any(e["resampled"] for e in e0)
+    for p, q in zip(e0, e1):
+        assert q["weights"] == pytest.approx(p["weights"], rel=1e-6, abs=1e-12)
+        assert (q["resampled"], q["ancestors"]) == (p["resampled"], p["ancestors"])
+    assert res.recipe["winner"] == base.recipe["winner"]
+    assert torch.equal(res.best_latent, base.best_latent)
