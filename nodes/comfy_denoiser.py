@@ -222,6 +222,15 @@ class ComfyDenoiser:
         fn = getattr(self.sampler, "sampler_function", None)
         return fn is not None and step_noise.takes_noise_sampler(fn)
 
+    def draws_noise(self, start: int, end: int) -> bool:
+        """Whether the sampler adds step noise between indices ``start`` and ``end`` (probed once per
+        slice, ``step_noise.probe_draws_noise``); False when it cannot be probed."""
+        key = ("noise", start, end)
+        if key not in self._costs:
+            self._costs[key] = self.stochastic and bool(
+                self._probe(step_noise.probe_draws_noise, self.sigmas[start:end + 1]))
+        return self._costs[key]
+
     @property
     def sampler_name(self) -> str:
         name = getattr(getattr(self.sampler, "sampler_function", None), "__name__", "")
@@ -231,7 +240,7 @@ class ComfyDenoiser:
     def _callback(self, x0_at_rel, captured):
         def callback(step, x0, x, total):
             comfy.model_management.throw_exception_if_processing_interrupted()
-            if x0_at_rel is not None and step == x0_at_rel:
+            if x0_at_rel is not None and step <= x0_at_rel:  # the last one up to it (dpm_fast calls back per order)
                 captured["x0"] = self.latent_format.process_out(x0.float()).cpu()
             if self.on_step is not None:
                 self.on_step(self, x0)

@@ -122,6 +122,24 @@ def probe_nfe(sampler, patcher, sigmas: torch.Tensor, latent_shape, fill=None, l
     return model.calls
 
 
+def probe_draws_noise(sampler, patcher, sigmas: torch.Tensor, latent_shape) -> bool:
+    """True when the host's ``sampler`` over ``sigmas`` really adds step noise: its result changes
+    when its noise sampler answers differently (a sampler may take a noise sampler and draw nothing
+    with it: eta = 0, or outside its stochastic interval). The stand-in model answers half the state
+    (an answer that depends on the state, so a difference survives a last step to the answer); the
+    two noise samplers answer fixed constants (not host noise); False when unsure (non-finite)."""
+    fn = getattr(sampler, "sampler_function", None)
+    if fn is None or not takes_noise_sampler(fn):
+        return False
+    outs = []
+    for value in (0.0, 1.0):
+        x = torch.ones([1, latent_shape[0], *[2] * (len(latent_shape) - 1)])
+        kw = {**sampler.extra_options, "noise_sampler": lambda sigma, sigma_next, v=value: torch.full_like(x, v)}
+        outs.append(fn(_StandIn(patcher, lambda z: 0.5 * z), x, sigmas.float().clone(),
+                       extra_args={"seed": 0, "model_options": {}}, callback=None, disable=True, **kw))
+    return bool(torch.isfinite(outs[0]).all() and torch.isfinite(outs[1]).all() and not torch.equal(*outs))
+
+
 def probe_is_variable(sampler, patcher, sigmas: torch.Tensor, latent_shape) -> bool:
     """True when the sampler's model calls depend on what the model returns (an adaptive step
     size, e.g. dpm_adaptive): two stand-ins with different answers see different counts."""

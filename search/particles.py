@@ -29,10 +29,10 @@ Symbols (schedule indices: 0 is pure noise, ``last = len(sigmas) - 1`` the finis
            chosen); when every weight is 0 nothing is known and nothing is resampled.
 
 Divergence: after t_k (whether or not it resampled) slot i continues with its own streams:
-    stochastic solvers   (``den.stochastic`` true) row seed ``derive_seed(seed, TAG, k, i, 0)``
-                          (and the re-noise below before a lone final step to sigma = 0, which
-                          draws no noise)
-    deterministic solvers a forward re-noise of ``renoise_steps`` schedule steps (as search over
+    segments where the solver adds step noise (``draws_noise``: probed by the backend, as a sampler
+                          may take a noise sampler and draw nothing with it)
+                          row seed ``derive_seed(seed, TAG, k, i, 0)``
+    all other segments    a forward re-noise of ``renoise_steps`` schedule steps (as search over
                           paths) with eps from ``derive_seed(seed, TAG, k, i, 1)``, then the same
                           row seed; so duplicated particles never stay identical.
 Every particle is treated the same at every t_k, so the cost is fixed and planned ahead.
@@ -40,7 +40,8 @@ Every particle is treated the same at every t_k, so the cost is fixed and planne
 Budget (NFE): per particle ``sum_k cost(segment_k)`` (+1 where an x0 prediction is paid); the search
 runs ``n' = min(N, budget // per_particle)`` particles. With n' < 2 (nothing to resample) it
 degrades to best-of-k plain samples (k = budget // trajectory, at most N). Spending is also
-checked live after every segment and the search stops with an error if the solver overspends.
+checked live after every segment under a budget, and the search stops with an error if the solver
+overspends (without one, a sampler whose NFE is unknown ahead, dpm_adaptive, spends what it spends).
 
 Final pick: the finished particle with the best verifier score (non-finite ranks lowest, ties:
 lowest slot). ``recipe["winner"]`` holds its root seed and, per segment, its row seed and re-noise
@@ -60,7 +61,7 @@ from .batching import Batcher
 from .decide import Decision
 from .noise import derive_seed, noise_batch
 from .protocol import Denoiser
-from .result import Candidate, Progress, SearchResult
+from .result import BestSoFar, Candidate, Progress, SearchResult
 
 POTENTIALS = ("max", "difference", "sum")
 TAG = 0x5C  # separates particle-search draws from other strategies' derive_seed paths
@@ -160,16 +161,25 @@ def is_stochastic(den: Denoiser) -> bool:
     return bool(getattr(den, "stochastic", False))
 
 
-def segments(last: int, ts: Sequence[int], back: int, stochastic: bool) -> List[Tuple[int, int, int]]:
+def draws_noise(den: Denoiser, start: int, end: int) -> bool:
+    """Whether the solver really adds step noise from the row seeds between ``start`` and ``end``:
+    ``den.draws_noise`` when the backend can tell (a sampler may take a noise sampler and draw
+    nothing: eta = 0, or outside its stochastic interval), else ``den.stochastic`` except on a lone
+    final step to sigma = 0 (where a stochastic step draws no noise)."""
+    probe = getattr(den, "draws_noise", None)
+    if callable(probe):
+        return bool(probe(int(start), int(end)))
+    lone_last = end == last_index(den) and end - start == 1
+    return is_stochastic(den) and not lone_last
+
+
+def segments(last: int, ts: Sequence[int], back: int, draws=lambda t, b: False) -> List[Tuple[int, int, int]]:
     """Per segment k: (t, a, b): states at t, re-noised to a = t - back (k >= 1), denoised to b.
-    Stochastic solvers skip the re-noise, except before a lone final step (to sigma = 0, where a
-    stochastic step draws no noise either)."""
+    No re-noise where the solver itself adds step noise on t -> b (``draws(t, b)``): the copies'
+    own row seeds make them diverge there."""
     bounds = [0, *ts, last]
-    out = []
-    for k, (t, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        lone_last = b == last and b - t == 1
-        out.append((t, t if k == 0 or (stochastic and not lone_last) else t - back, b))
-    return out
+    return [(t, t if k == 0 or draws(t, b) else t - back, b)
+            for k, (t, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
 
 
 def mid_capture(mi: Optional[int], a: int, b: int) -> Optional[int]:
@@ -240,7 +250,7 @@ class ParticleSearch:
     def schedule(self, den: Denoiser) -> List[Tuple[int, int, int]]:
         last = last_index(den)
         ts = resampling_indices(last, self.resample_every, tuple(self.resample_sigmas), den.sigmas)
-        return segments(last, ts, int(self.renoise_steps), is_stochastic(den))
+        return segments(last, ts, int(self.renoise_steps), lambda t, b: draws_noise(den, t, b))
 
     def validate(self, den: Denoiser, budget: Optional[int] = None) -> None:
         if int(self.n) < 1:
@@ -307,17 +317,18 @@ class _Run:
         self.progress, self.segs = progress, cfg.schedule(den)
         self.plan = n * cfg.per_particle(den)
         self.shown_budget = budget if budget is not None else self.plan
+        self.budget = budget  # without one, a variable-cost sampler (dpm_adaptive) may spend what it spends
         self.nfe0, self.vc0 = den.nfe, den.verifier_calls
         self.mi = den.mid_index
         self.candidates: List[Candidate] = []
-        self.best = -math.inf
+        self.best = BestSoFar()
         self.events: List[Dict[str, Any]] = []
 
     def spent(self) -> int:
         return self.den.nfe - self.nfe0
 
     def check(self, planned: int) -> None:
-        if self.spent() > planned:
+        if self.budget is not None and self.spent() > planned:
             raise RuntimeError(f"particle search: the sampler spent {self.spent()} NFE where {planned} were planned; "
                                "variable-cost samplers cannot run under budget_nfe, choose a fixed-step sampler")
 
@@ -359,9 +370,9 @@ class _Run:
                                 "draw_seed": lin["draw_seed"]})
             self.candidates.append(c)
             lin["cand"] = c.index
-            self.best = max(self.best, c.score)
+            ev = self.best.event(c, self.shown_budget)
             if self.progress:
-                self.progress(c.event(self.best, self.shown_budget))
+                self.progress(ev)
         return r
 
     def go(self) -> SearchResult:

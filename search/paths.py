@@ -56,7 +56,7 @@ from .batching import Batcher
 from .decide import Decision, first_best, raw_info, release
 from .noise import derive_seed, noise_batch
 from .protocol import Denoiser
-from .result import Candidate, Progress, SearchResult
+from .result import BestSoFar, Candidate, Progress, SearchResult
 
 
 def hop_plan(last: int, start: int, delta_f: int, delta_b: int) -> List[Tuple[int, int, int]]:
@@ -191,7 +191,7 @@ class PathsSearch:
         gen = [{"lineage": (r, ()), "cand": None} for r in roots]
 
         run = {"den": den, "batcher": batcher, "nfe0": nfe0, "progress": progress, "shown": shown_budget,
-               "best": -float("inf"), "candidates": [], "segment": segment, "mi": mi, "last": last}
+               "best": BestSoFar(), "candidates": [], "segment": segment, "mi": mi, "last": last}
         for h, (t, a, b) in enumerate(hops):
             src, draws, lin, par, info = [], [], [], [], []
             for i, g in enumerate(gen):
@@ -260,9 +260,9 @@ class PathsSearch:
                               seed=None, stage="final" if done else f"path@{b}", parent=par[k],
                               info={**info[k], **raw_info(s, r)})
                 cands.append(c)
-                run["best"] = max(run["best"], c.score)
+                ev = run["best"].event(c, run["shown"])
                 if run["progress"]:
-                    run["progress"](c.event(run["best"], run["shown"]))
+                    run["progress"](ev)
             new_x.append(cx)
             mid_keep = keep_mid if keep_mid is not None else (mid_r[sl] if mid_r is not None else None)
             if mid_keep is not None:

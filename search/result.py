@@ -1,6 +1,7 @@
 """What a search returns: every candidate it scored, the winner, and how to reproduce it."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
@@ -20,9 +21,32 @@ class Candidate:
     parent: Optional[int] = None
     info: Dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def intermediate(self) -> bool:
+        """Scored on an x0 prediction part-way down the schedule (stage "<kind>@<index>"), not on a
+        finished sample: no image with that score exists at the end."""
+        return "@" in self.stage
+
     def event(self, best_score: float, budget: Optional[int]) -> Dict[str, Any]:
         return {"index": self.index, "score": self.score, "best": best_score, "nfe": self.nfe,
-                "budget": budget, "seed": self.seed, "stage": self.stage}
+                "budget": budget, "seed": self.seed, "stage": self.stage, "intermediate": self.intermediate}
+
+
+class BestSoFar:
+    """The live "best" of a search's progress events: the best score of a *finished* sample (-inf
+    until one is finished), with the best intermediate (x0-prediction) score beside it as what it
+    is, so the feed never shows a best that no finished image has."""
+
+    def __init__(self):
+        self.final = -math.inf
+        self.intermediate = -math.inf
+
+    def event(self, c: Candidate, budget: Optional[int]) -> Dict[str, Any]:
+        if c.intermediate:
+            self.intermediate = max(self.intermediate, c.score)
+        else:
+            self.final = max(self.final, c.score)
+        return {**c.event(self.final, budget), "best_intermediate": self.intermediate}
 
 
 @dataclass

@@ -41,6 +41,12 @@ function svg(tag, attrs = {}) {
   return e;
 }
 
+// a candidate scored on an x0 prediction part-way down the schedule ("particle@6", "path@4"), not
+// on a finished sample (search/result.py Candidate.intermediate)
+function isIntermediate(stage) {
+  return typeof stage === "string" && stage.includes("@");
+}
+
 function fmt(x) {
   if (x === null || x === undefined || Number.isNaN(x)) return "–";
   const a = Math.abs(x);
@@ -135,8 +141,11 @@ class SearchPanel {
     if (d.budget) this.budget = d.budget;
     this.root.dataset.state = "running";
     const last = this.points[this.points.length - 1];
+    // best: of the finished samples only; the x0 predictions' best is shown as what it is
+    const inter = d.best_intermediate ?? null;
     this.summary.textContent = `running · ${this.points.length} scored · NFE ${last.nfe}` +
-      `${this.budget ? "/" + this.budget : ""} · best ${fmt(last.best)}`;
+      `${this.budget ? "/" + this.budget : ""} · best finished ${fmt(last.best)}` +
+      (inter !== null ? ` · best x0 prediction ${fmt(inter)}` : "");
     this.drawChart();
   }
 
@@ -149,7 +158,7 @@ class SearchPanel {
       // not watched live (page reloaded, another tab queued it): rebuild the curve from the report
       let best = -Infinity;
       for (const c of report.candidates) {
-        best = Math.max(best, c.score);
+        if (!isIntermediate(c.stage)) best = Math.max(best, c.score);
         this.points.push({ index: c.index, score: c.score, best, nfe: c.nfe, seed: c.seed, stage: c.stage });
       }
     }
@@ -221,16 +230,17 @@ class SearchPanel {
     let d = "";
     let prev = null;
     for (const p of pts) {
-      const b = Number.isFinite(p.best) ? p.best : p.score;
-      if (prev === null) d += `M${x(0).toFixed(1)},${y(b).toFixed(1)}`;
+      if (!Number.isFinite(p.best)) continue; // nothing finished yet (x0 predictions are not a best)
+      const b = p.best;
+      if (prev === null) d += `M${x(p.nfe).toFixed(1)},${y(b).toFixed(1)}`;
       else d += `H${x(p.nfe).toFixed(1)}V${y(b).toFixed(1)}`;
       prev = b;
     }
-    d += `H${x(Math.max(...pts.map((p) => p.nfe))).toFixed(1)}`;
-    c.appendChild(svg("path", { d, fill: "none", stroke: "#f5c542", "stroke-width": 1.5, "data-testid": "ns-best-line", "vector-effect": "non-scaling-stroke" }));
+    if (d) d += `H${x(Math.max(...pts.map((p) => p.nfe))).toFixed(1)}`;
+    if (d) c.appendChild(svg("path", { d, fill: "none", stroke: "#f5c542", "stroke-width": 1.5, "data-testid": "ns-best-line", "vector-effect": "non-scaling-stroke" }));
     const winner = this.report?.best?.candidate;
     for (const p of pts) {
-      const final = !p.stage || p.stage === "final";
+      const final = !isIntermediate(p.stage);
       const isW = winner !== undefined && winner !== null && p.index === winner;
       const dot = svg("circle", {
         cx: x(p.nfe).toFixed(1), cy: y(p.score).toFixed(1), r: isW ? 4 : 2.6,
@@ -238,7 +248,8 @@ class SearchPanel {
         "data-testid": "ns-point", "data-index": p.index, "data-nfe": p.nfe, "data-score": p.score,
       });
       const title = svg("title");
-      title.textContent = `#${p.index} ${p.stage ?? ""} score ${fmt(p.score)} · NFE ${p.nfe}` +
+      title.textContent = `#${p.index} ${p.stage ?? ""}${final ? "" : " (x0 prediction, not a finished image)"} ` +
+        `score ${fmt(p.score)} · NFE ${p.nfe}` +
         (p.seed !== null && p.seed !== undefined ? ` · seed ${p.seed}` : "");
       dot.appendChild(title);
       c.appendChild(dot);

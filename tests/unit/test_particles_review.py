@@ -95,3 +95,20 @@ def test_affine_rescaling_of_the_verifier_leaves_weights_resampling_and_winner_u
         assert (q["resampled"], q["ancestors"]) == (p["resampled"], p["ancestors"])
     assert res.recipe["winner"] == base.recipe["winner"]
     assert torch.equal(res.best_latent, base.best_latent)
+
+
+# ---- item 6: the live best is the best finished score --------------------------------------------
+@pytest.mark.parametrize("strategy", ["particles", "paths"])
+def test_live_best_is_the_best_finished_score_and_intermediates_say_so(strategy):
+    from search import PathsSearch
+    events = []
+    s = particles(n=4, ess_min=1.0) if strategy == "particles" else PathsSearch(n=2, m=2, start=3, delta_f=1,
+                                                                                 delta_b=3)
+    s.run(make("flow"), 5, progress=events.append)
+    assert any(e["intermediate"] for e in events) and any(not e["intermediate"] for e in events)
+    finals, inter = [], []
+    for e in events:
+        assert e["intermediate"] == (e["stage"] != "final")
+        (inter if e["intermediate"] else finals).append(e["score"])
+        assert e["best"] == (max(finals) if finals else -math.inf)
+        assert e["best_intermediate"] == (max(inter) if inter else -math.inf)

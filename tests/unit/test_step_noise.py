@@ -97,6 +97,12 @@ assert S.probe_nfe(comfy.samplers.sampler_object("euler"), patcher, sig, (4, 8, 
 assert S.probe_nfe(comfy.samplers.sampler_object("heun"), patcher, sig, (4, 8, 8)) == 5
 assert not S.probe_is_variable(comfy.samplers.sampler_object("heun"), patcher, sig, (4, 8, 8))
 assert S.probe_is_variable(comfy.samplers.sampler_object("dpm_adaptive"), patcher, sig, (4, 8, 8))
+# step noise that really changes the result (a noise sampler taken and not used counts as none)
+assert S.probe_draws_noise(comfy.samplers.sampler_object("euler_ancestral"), patcher, sig, (4, 8, 8))
+assert S.probe_draws_noise(comfy.samplers.sampler_object("dpmpp_sde"), patcher, sig, (4, 8, 8))
+assert not S.probe_draws_noise(comfy.samplers.sampler_object("res_multistep"), patcher, sig, (4, 8, 8))
+assert not S.probe_draws_noise(comfy.samplers.sampler_object("euler"), patcher, sig, (4, 8, 8))
+assert not S.probe_draws_noise(comfy.samplers.sampler_object("euler_ancestral"), patcher, sig[-2:], (4, 8, 8))
 print("OK")
 '''
 
