@@ -49,10 +49,10 @@ class NoiseSearchParticles:
             "particles": ("INT", {"default": 4, "min": 1, "max": 1024, "tooltip": "N: particles denoised together"}),
             "resample_every": ("INT", {"default": 3, "min": 1, "max": 10000,
                                        "tooltip": "resample at every k-th sampler step (k, 2k, … before the end)"}),
-            "potential": (list(POTENTIALS), {"default": "difference",
+            "potential": (list(POTENTIALS), {"default": "sum",
                                              "tooltip": "weight from the score: max = best so far on the path, "
                                                         "difference = change since the last resampling, sum"}),
-            "lam": ("FLOAT", {"default": 10.0, "min": 0.0, "max": 10000.0, "step": 0.1,
+            "lam": ("FLOAT", {"default": 4.0, "min": 0.0, "max": 10000.0, "step": 0.1,
                               "tooltip": "λ: steering strength in standard deviations of the scores, whatever the "
                                          "verifier's units: weight = exp(λ·z), z = the potential standardised over "
                                          "the particles (λ = 1: one std better, e× the weight); 0 = no steering"}),

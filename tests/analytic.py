@@ -141,6 +141,21 @@ def default_mixture(dim: int = 4) -> GaussianMixture:
     return GaussianMixture(means, stds, [0.15, 0.35, 0.25, 0.25])
 
 
+def uneven_mixture(dim: int = 4) -> GaussianMixture:
+    """A second geometry: five modes of unequal weight and spread. The target (component 0) is rare
+    (weight 0.06) and narrow (std 0.25), 2.8 from a broad dominant mode at the origin (weight 0.5,
+    std 1.5) that covers it; the others differ in weight (0.2, 0.14, 0.1) and spread (0.5, 0.8, 0.4)."""
+    if dim < 4:
+        raise ValueError("uneven mixture needs dim >= 4")
+    means = torch.zeros(5, dim, dtype=torch.float64)
+    means[0, :2] = torch.tensor([2.0, 2.0])
+    means[2, :2] = torch.tensor([-3.0, 1.0])
+    means[3, :3] = torch.tensor([1.0, -3.0, 1.0])
+    means[4, 2:4] = torch.tensor([3.0, -2.0])
+    stds = torch.tensor([0.25, 1.5, 0.5, 0.8, 0.4], dtype=torch.float64).unsqueeze(-1).expand(5, dim).clone()
+    return GaussianMixture(means, stds, [0.06, 0.5, 0.2, 0.14, 0.1])
+
+
 def karras_sigmas(steps: int, sigma_min: float = 0.02, sigma_max: float = 20.0, rho: float = 7.0) -> torch.Tensor:
     ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
     lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)

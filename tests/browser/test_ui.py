@@ -360,3 +360,39 @@ def test_templates_menu_lists_only_the_ui_format_examples(comfy_page, ui_host):
             return app.graph.nodes.filter(n => !LiteGraph.registered_node_types[n.type] || n.has_errors).length
                 + (document.body.innerText.includes('Invalid workflow') ? 1000 : 0); }""", name)
         assert res == 0, name
+
+
+LIVE_BEST_JS = """async (wf) => {
+  await app.loadGraphData(wf, true, true, 'live-best');
+  const s = app.graph.nodes.find(n => n.type === 'NoiseSearchSampler');
+  const el = s.widgets.find(w => w.name === 'noise_search_panel').element;
+  const api = window.comfyAPI.api.api;
+  const send = (d) => api.dispatchEvent(new CustomEvent('noise_search.progress', {detail: {node: String(s.id), ...d}}));
+  const text = () => el.querySelector('[data-testid=ns-summary]').textContent;
+  const line = () => el.querySelectorAll('[data-testid=ns-best-line]').length;
+  // a particle search as the server sends it: x0 predictions first (best: none finished yet)
+  send({index: 0, score: 0.9, best: null, best_intermediate: 0.9, nfe: 3, budget: 12, seed: null,
+        stage: 'particle@3', intermediate: true});
+  const during = {summary: text(), lines: line()};
+  send({index: 1, score: 0.4, best: 0.4, best_intermediate: 0.9, nfe: 12, budget: 12, seed: null,
+        stage: 'final', intermediate: false});
+  const after = {summary: text(), lines: line()};
+  // the same run rebuilt from its report (not watched live): the best line is the finished best
+  s.onExecuted({images: [], noise_search: [{algorithm: 'particles', best: {score: 0.4, seed: null, candidate: 1},
+    totals: {nfe: 12, verifier_calls: 2, candidates: 2}, finals: [],
+    candidates: [{index: 0, seed: null, score: 0.9, nfe: 3, stage: 'particle@3'},
+                 {index: 1, seed: null, score: 0.4, nfe: 12, stage: 'final'}]}]);
+  return {during, after};
+}"""
+
+
+def test_live_best_is_the_best_finished_score(comfy_page, ui_host):
+    """A particle search scores x0 predictions before any sample is finished: the panel's "best" is
+    the best finished score, the x0 predictions' best is shown as what it is."""
+    page, log = comfy_page
+    wf = json.loads((EXAMPLES / f"{DEMO}.json").read_text())
+    res = page.evaluate(LIVE_BEST_JS, wf)
+    assert "best finished –" in res["during"]["summary"] and "best x0 prediction 0.9000" in res["during"]["summary"], res
+    assert res["during"]["lines"] == 0, res  # no best line before a sample is finished
+    assert "best finished 0.4000" in res["after"]["summary"] and res["after"]["lines"] == 1, res
+    _check_console(log, ui_host.url)

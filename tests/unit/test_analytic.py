@@ -97,3 +97,16 @@ def test_verifier_counts_and_biased_option():
     assert den.verifier_calls == 10  # true_score counts nothing
     assert math.isclose(float(den.true_score(x)[0]),
                         float(den.mixture.component_log_prob(x[:1], 0)[0]))
+
+
+def test_uneven_mixture_target_is_rare_and_narrow():
+    from tests.analytic import uneven_mixture
+    mix = uneven_mixture()
+    assert mix.weights.sum().item() == pytest.approx(1.0) and mix.weights[0] == mix.weights.min()
+    assert mix.stds[0].max() < mix.stds[1:].min()
+    x = mix.sample(20_000, torch.Generator().manual_seed(1))
+    near = ((x - mix.means[0]).norm(dim=-1) < 0.5).double().mean()
+    assert 0.02 < near < 0.08  # a plain sample lands near the target only rarely
+    den = AnalyticDenoiser(mixture=mix)
+    out = den.sample(noise_batch(den.latent_shape, [1, 2]), den.last, [1, 2])
+    assert torch.isfinite(den.true_score(out)).all()

@@ -57,3 +57,17 @@ def test_hacking_smoke(tmp_path):
 @pytest.mark.parametrize("mod", [scaling, hacking])
 def test_modes_are_sized_as_promised(mod):
     assert len(mod.FULL["mults"]) >= 5 and mod.FULL["seeds"] >= 20
+
+
+def test_particles_tune_and_travel_smoke(tmp_path):
+    from bench import particles_travel, particles_tune
+    tune = particles_tune.main(["--smoke", "--out", str(tmp_path)])
+    assert set(tune["chosen"]) == {"lam", "resample_every", "potential"} and len(tune["settings"]) == 2
+    data = particles_travel.main(["--smoke", "--out", str(tmp_path)])
+    assert (tmp_path / "particles_travel.png").stat().st_size > 1000
+    finite_numbers(json.loads((tmp_path / "particles_travel.json").read_text()))
+    assert set(data["beds"]) == {"analytic", "uneven", "digits"}
+    for bed in data["beds"].values():
+        for i, b in enumerate(bed["budgets"]):
+            assert bed["diff"][i]["mean"] == pytest.approx(bed["particles"][i]["mean"] - bed["best_of_n"][i]["mean"])
+            assert bed["wins"][i] + bed["losses"][i] <= bed["runs"]
