@@ -55,8 +55,8 @@ def strategy(name: str, budget: int, trajectory: int, zo_lam: float = 0.5):
         return ZeroOrderSearch(n_neighbors=4, lam=zo_lam, iterations=budget // trajectory)
     if name == "paths":
         return PathsSearch(n=max(1, budget // trajectory), m=4, start=4, delta_f=2, delta_b=4)
-    if name == "particles":  # as many particles as the budget allows (tests/unit/test_particles.py settings)
-        return ParticleSearch(n=budget, resample_every=3, potential="difference", lam=10.0, ess_min=0.5)
+    if name == "particles":  # as many particles as the budget allows; the defaults (chosen on the digits bed)
+        return ParticleSearch(n=budget)
     raise KeyError(name)
 
 

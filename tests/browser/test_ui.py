@@ -381,7 +381,7 @@ LIVE_BEST_JS = """async (wf) => {
   s.onExecuted({images: [], noise_search: [{algorithm: 'particles', best: {score: 0.4, seed: null, candidate: 1},
     totals: {nfe: 12, verifier_calls: 2, candidates: 2}, finals: [],
     candidates: [{index: 0, seed: null, score: 0.9, nfe: 3, stage: 'particle@3'},
-                 {index: 1, seed: null, score: 0.4, nfe: 12, stage: 'final'}]}]);
+                 {index: 1, seed: null, score: 0.4, nfe: 12, stage: 'final'}]}]});
   return {during, after};
 }"""
 
