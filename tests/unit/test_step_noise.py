@@ -103,6 +103,9 @@ assert S.probe_draws_noise(comfy.samplers.sampler_object("dpmpp_sde"), patcher, 
 assert not S.probe_draws_noise(comfy.samplers.sampler_object("res_multistep"), patcher, sig, (4, 8, 8))
 assert not S.probe_draws_noise(comfy.samplers.sampler_object("euler"), patcher, sig, (4, 8, 8))
 assert not S.probe_draws_noise(comfy.samplers.sampler_object("euler_ancestral"), patcher, sig[-2:], (4, 8, 8))
+# a custom sampler with eta = 0 (SamplerEulerAncestral / SamplerDPMPP_SDE nodes) adds no noise
+assert not S.probe_draws_noise(comfy.samplers.ksampler("euler_ancestral", {"eta": 0.0}), patcher, sig, (4, 8, 8))
+assert not S.probe_draws_noise(comfy.samplers.ksampler("dpmpp_sde", {"eta": 0.0}), patcher, sig, (4, 8, 8))
 print("OK")
 '''
 
