@@ -171,6 +171,8 @@ def main(argv=None):
     ap.add_argument("--tiny", action="store_true", help="clip: the test suite's tiny CLIP")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write what was built here")
+    ap.add_argument("--layout-check", nargs="*", default=[], choices=["sd15", "sdxl"],
+                    help="also build these on the meta device (shapes, no weights) and check what the host detects")
     a = ap.parse_args(argv)
     if a.family == "clip":
         info = write_clip(a.out, a.tiny, a.device, a.seed)
@@ -180,6 +182,7 @@ def main(argv=None):
         import comfy.options
         comfy.options.enable_args_parsing()
         info = write_checkpoint(a.family, a.out, a.device, a.dtype, a.seed)
+        info["layout_checks"] = {f: write_checkpoint(f, "", "meta", a.dtype)["detected"] for f in a.layout_check}
     print(json.dumps(info))
     if a.json:
         Path(a.json).write_text(json.dumps(info, indent=1))

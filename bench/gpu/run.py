@@ -52,11 +52,11 @@ sys.path.insert(0, str(REPO))
 from bench import host_common as H  # noqa: E402  (imports nothing of the host)
 
 #: the modules of the packages the bundle leaves out (bench/gpu/bundle-requirements.txt)
-LEFT_OUT = ["comfyui_frontend_package", "comfyui_workflow_templates", "comfyui_embedded_docs", "kornia", "kornia_rs",
-            "spandrel", "OpenGL", "comfy_angle"]
+LEFT_OUT = ["comfyui_frontend_package", "comfyui_workflow_templates", "comfyui_embedded_docs", "spandrel", "OpenGL",
+            "comfy_angle"]
 #: what the server must import from the bundle (checked after the install)
 BUNDLE_IMPORTS = ["torchsde", "av", "sqlalchemy", "alembic", "comfy_kitchen", "comfy_aimdo", "blake3", "simpleeval",
-                  "pydantic", "pydantic_settings"]
+                  "pydantic", "pydantic_settings", "kornia"]
 SAMPLERS = ["euler", "euler_ancestral", "dpmpp_2m_sde_gpu"]
 PROMPT = "a red apple on a wooden table, photo"
 
@@ -217,9 +217,10 @@ def frontend_stub(folder: Path) -> Path:
     return folder
 
 
-def build(family: str, out: Path, comfy: Path, device: str, dtype: str, info_json: Path, timeout: float) -> dict:
+def build(family: str, out: Path, comfy: Path, device: str, dtype: str, info_json: Path, timeout: float,
+          extra=()) -> dict:
     cmd = [str(os.environ["NS_GPU_PY"]), str(REPO / "bench" / "gpu" / "checkpoints.py"), family, str(out),
-           "--comfy", str(comfy), "--device", device, "--dtype", dtype, "--json", str(info_json)]
+           "--comfy", str(comfy), "--device", device, "--dtype", dtype, "--json", str(info_json), *extra]
     if family == "clip" and device == "cpu":
         cmd.append("--tiny")
     cp = check(cmd, timeout=timeout, cwd=str(REPO))
@@ -311,7 +312,9 @@ def measure_memory(host, p, ckpt, clip_wf_verifier, seeds: Seeds) -> dict:
                             prefix="mem")
     res = {"model_alone": peak(host, model_wf), "verifier_alone": peak(host, score_wf),
            "search": peak(host, search_wf)}
-    key = "allocated_peak" if res["search"].get("cuda") else "rss_peak"
+    key = "rss_peak"
+    if res["search"].get("cuda"):
+        key = "allocated_peak" if all(res[k].get("allocated_peak") for k in res) else "device_used_peak"
     larger = max(res["model_alone"][key], res["verifier_alone"][key])
     out = {"n": n, "size": size, "measure": key, "peaks": res, "ratio": res["search"][key] / larger}
     if res["search"].get("cuda"):
@@ -503,20 +506,20 @@ def main(argv=None) -> int:
         p = PLANS[model]
 
         def do_build(model=model, p=p):
+            # the dry run checks SDXL's layout on the meta device in the same process (its full size
+            # does not fit this CPU's time)
             info = build(model, ckdir / p["ckpt"], comfy, device, dtype, work / f"{model}.json",
-                         timeout=max(run.left() - 5, 10))
+                         timeout=max(run.left() - 5, 10), extra=["--layout-check", "sd15", "sdxl"] if dry else [])
             built[model] = info
             fig(run, model, "checkpoint", info)
-            return f"{info['bytes'] / 2**30:.2f} GiB, detected {info['detected']}, {info['params']}"
+            for fam, det in info.get("layout_checks", {}).items():
+                if det != fam.upper():
+                    raise RuntimeError(f"the host detects the {fam} layout as {det}")
+            return (f"{info['bytes'] / 2**30:.2f} GiB, detected {info['detected']}, {info['params']}"
+                    + (f"; layouts on meta detected as {info['layout_checks']}" if info.get("layout_checks") else ""))
         # the last model keeps no reserve; earlier ones leave room for their own benches
         run.step(f"checkpoints:{model}", p["est"]["build"], do_build, needs=host_needs,
                  reserve=0 if model == models[0] else est["tests"])
-    if dry:  # SDXL at full size is too large for this CPU: its layout, checked on the meta device
-        def layout():
-            info = build("sdxl", work / "sdxl_meta", comfy, "meta", dtype, work / "sdxl_meta.json", timeout=120)
-            fig(run, "sdxl", "layout", info)
-            return f"SDXL layout on meta: detected {info['detected']}, {info['params']}"
-        run.step("checkpoints:sdxl (layout only)", 20, layout)
 
     def do_clip():
         info = build("clip", clip_dir, comfy, device, dtype, work / "clip.json", timeout=max(run.left() - 5, 10))

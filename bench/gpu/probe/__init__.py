@@ -53,7 +53,10 @@ async def _reset(request):
     if torch.cuda.is_available():
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+        try:
+            torch.cuda.reset_peak_memory_stats()
+        except Exception:  # noqa: BLE001 - the sampled device figure still holds
+            pass
     _state["gen"] += 1
     _state["device_used"], _state["rss"] = _device_used(), _rss()
     threading.Thread(target=_sample, args=(_state["gen"],), daemon=True).start()
@@ -64,7 +67,11 @@ async def _reset(request):
 async def _peak(request):
     out = {"cuda": torch.cuda.is_available(), "rss_peak": _state["rss"], "device_used_peak": _state["device_used"]}
     if torch.cuda.is_available():
-        out.update(allocated_peak=int(torch.cuda.max_memory_allocated()),
-                   reserved_peak=int(torch.cuda.max_memory_reserved()),
-                   allocated=int(torch.cuda.memory_allocated()), device=torch.cuda.get_device_name(0))
+        out["device"] = torch.cuda.get_device_name(0)
+        for key, read in (("allocated_peak", torch.cuda.max_memory_allocated),
+                          ("reserved_peak", torch.cuda.max_memory_reserved), ("allocated", torch.cuda.memory_allocated)):
+            try:  # some allocator back ends (cudaMallocAsync) keep fewer statistics
+                out[key] = int(read())
+            except Exception as e:  # noqa: BLE001
+                out[key], out[f"{key}_error"] = None, str(e)[:200]
     return web.json_response(out)
