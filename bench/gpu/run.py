@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import math
 import os
 import platform
 import shutil
@@ -44,7 +43,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -455,14 +454,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="results folder (default: $OUT, else bench/out/gpu[_dry_run])")
     ap.add_argument("--bundle", default=str(REPO / ".gpu-bundle"))
     ap.add_argument("--work", default=None, help="scratch folder (default: a new temporary one)")
-    ap.add_argument("--budget", type=float, default=None, help="seconds for everything (default 540; dry run 240)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for everything (default 540; dry run 420)")
     ap.add_argument("--models", nargs="+", default=None, help="default: sd15 sdxl (dry run: tiny)")
     ap.add_argument("--no-tests", action="store_true", help="leave out the host tests")
     a = ap.parse_args(argv)
     dry = a.dry_run
     out = Path(a.out or os.environ.get("OUT") or REPO / "bench" / "out" / ("gpu_dry_run" if dry else "gpu"))
     out.mkdir(parents=True, exist_ok=True)
-    run = Run(a.budget or (240.0 if dry else 540.0), out, dry)
+    run = Run(a.budget or (420.0 if dry else 540.0), out, dry)
     work = Path(a.work or tempfile.mkdtemp(prefix="ns_gpu_"))
     work.mkdir(parents=True, exist_ok=True)
     est = EST_DRY if dry else EST
@@ -496,45 +495,43 @@ def main(argv=None) -> int:
     comfy = host_dir / "ComfyUI"
     host_needs = () if dry else ("install", "unpack")
 
-    # 3: checkpoints and the verifier model
+    # 3-6, in the order of what matters most: the first model (SD1.5) and the verifier model, the
+    # server, the first model's benches, the host tests, then each further model (SDXL): built while
+    # the server idles, then benched, as far as the budget goes
     base = work / "base"
     ckdir = base / "models" / "checkpoints"
     clip_dir = base / "models" / "verifiers" / "clip_vit_l14_random"
-    built = {}
     dtype = "fp16"
-    for model in models:
-        p = PLANS[model]
+    test_min = 60  # the host tests' minimum: the first model's benches leave it
 
-        def do_build(model=model, p=p):
-            # the dry run checks SDXL's layout on the meta device in the same process (its full size
-            # does not fit this CPU's time)
-            info = build(model, ckdir / p["ckpt"], comfy, device, dtype, work / f"{model}.json",
-                         timeout=max(run.left() - 5, 10), extra=["--layout-check", "sd15", "sdxl"] if dry else [])
-            built[model] = info
-            fig(run, model, "checkpoint", info)
-            for fam, det in info.get("layout_checks", {}).items():
-                if det != fam.upper():
-                    raise RuntimeError(f"the host detects the {fam} layout as {det}")
-            return (f"{info['bytes'] / 2**30:.2f} GiB, detected {info['detected']}, {info['params']}"
-                    + (f"; layouts on meta detected as {info['layout_checks']}" if info.get("layout_checks") else ""))
-        # the last model keeps no reserve; earlier ones leave room for their own benches
-        run.step(f"checkpoints:{model}", p["est"]["build"], do_build, needs=host_needs,
-                 reserve=0 if model == models[0] else est["tests"])
+    def do_build(model):
+        p = PLANS[model]
+        # the dry run checks the SD1.5 and SDXL layouts on the meta device in the same process (SDXL's
+        # full size does not fit this CPU's time)
+        info = build(model, ckdir / p["ckpt"], comfy, device, dtype, work / f"{model}.json",
+                     timeout=max(run.left() - 5, 10), extra=["--layout-check", "sd15", "sdxl"] if dry else [])
+        fig(run, model, "checkpoint", info)
+        for fam, det in info.get("layout_checks", {}).items():
+            if det != fam.upper():
+                raise RuntimeError(f"the host detects the {fam} layout as {det}")
+        return (f"{info['bytes'] / 2**30:.2f} GiB, detected {info['detected']}, {info['params']}"
+                + (f"; layouts on meta detected as {info['layout_checks']}" if info.get("layout_checks") else ""))
 
     def do_clip():
         info = build("clip", clip_dir, comfy, device, dtype, work / "clip.json", timeout=max(run.left() - 5, 10))
         fig(run, "verifier_model", "clip", info)
         return f"{info['bytes'] / 2**20:.0f} MiB"
+
+    first = models[0]
+    run.step(f"checkpoints:{first}", PLANS[first]["est"]["build"], lambda: do_build(first), needs=host_needs)
     run.step("checkpoints:clip", est["clip"], do_clip, needs=host_needs)
 
-    # 4: the server
-    from scripts.host import ComfyHost, HostError, prepare_base_dir  # noqa: E402  (after NOISE_SEARCH_HOST)
+    from scripts.host import ComfyHost, prepare_base_dir  # noqa: E402  (after NOISE_SEARCH_HOST is set)
     state: Dict[str, Any] = {}
-    ok_models = [m for m in models if m in built]
 
     def start():
-        first = ckdir / PLANS[ok_models[0]]["ckpt"] if ok_models else None
-        prepare_base_dir(base, first)
+        ck = ckdir / PLANS[first]["ckpt"]
+        prepare_base_dir(base, ck if ck.exists() else None)
         probe = base / "custom_nodes" / "noise_search_gpu_probe"
         if not probe.exists():
             probe.symlink_to(REPO / "bench" / "gpu" / "probe", target_is_directory=True)
@@ -544,58 +541,54 @@ def main(argv=None) -> int:
     run.step("server", est["server"], start, needs=host_needs)
     host = state.get("host")
     seeds = Seeds(1000)
-    try:
-        if host is not None:
-            ver_clip = clip_verifier(host, clip_dir) if "checkpoints:clip" not in run.failed else None
-            for mi, model in enumerate(models):
-                p = PLANS[model]
-                ckpt = p["ckpt"]
-                need = (f"checkpoints:{model}", "server")
-                # keep time for the host tests; the first model's benches come before them
-                reserve = 0 if dry else est["tests"]
-                run.step(f"{model}:overhead", p["est"]["overhead"], lambda p=p, ckpt=ckpt, model=model: fig(
-                    run, model, "overhead", __import__("bench.overhead", fromlist=["measure"]).measure(
-                        host, p["size"], p["steps"], p["overhead_repeats"], ckpt=ckpt)), needs=need, reserve=reserve)
-                run.step(f"{model}:batching", p["est"]["batching"], lambda p=p, ckpt=ckpt, model=model: fig(
-                    run, model, "batching", measure_sweep(host, p, ckpt, seeds, run, reserve)), needs=need,
-                    reserve=reserve)
-                run.step(f"{model}:bits", p["est"]["bits"], lambda p=p, ckpt=ckpt, model=model: fig(
-                    run, model, "bits", __import__("bench.batching", fromlist=["measure"]).measure(
-                        host, p["bits_n"], p["size"], p["sweep_steps"], 1, ckpt=ckpt)), needs=need, reserve=reserve)
-                run.step(f"{model}:parity", p["est"]["parity"], lambda p=p, ckpt=ckpt, model=model: fig(
-                    run, model, "parity", measure_parity(host, p, ckpt, seeds)), needs=need, reserve=reserve)
-                if ver_clip is not None:
-                    run.step(f"{model}:verifier", p["est"]["verifier"], lambda p=p, ckpt=ckpt, model=model: fig(
-                        run, model, "verifier", measure_verifier(host, p, ckpt, ver_clip, seeds)), needs=need,
-                        reserve=reserve)
-                    run.step(f"{model}:memory", p["est"]["memory"], lambda p=p, ckpt=ckpt, model=model: fig(
-                        run, model, "memory", measure_memory(host, p, ckpt, ver_clip, seeds)), needs=need,
-                        reserve=reserve)
-                else:
-                    for s in ("verifier", "memory"):
-                        run.steps.append({"name": f"{model}:{s}", "status": "skipped (needs checkpoints:clip)"})
-                        run.failed.add(f"{model}:{s}")
-    finally:
-        if host is not None:
-            host.stop()
-            log = host.log()
-            (out / "comfyui.log").write_text(log[-4_000_000:])
 
-    # 6: host tests on the server's device
+    def benches(model, reserve):
+        p = PLANS[model]
+        ckpt = p["ckpt"]
+        need = (f"checkpoints:{model}", "server")
+        import bench.batching as batching
+        import bench.overhead as overhead
+        run.step(f"{model}:overhead", p["est"]["overhead"], lambda: fig(run, model, "overhead", overhead.measure(
+            host, p["size"], p["steps"], p["overhead_repeats"], ckpt=ckpt)), needs=need, reserve=reserve)
+        run.step(f"{model}:batching", p["est"]["batching"], lambda: fig(
+            run, model, "batching", measure_sweep(host, p, ckpt, seeds, run, reserve)), needs=need, reserve=reserve)
+        run.step(f"{model}:bits", p["est"]["bits"], lambda: fig(run, model, "bits", batching.measure(
+            host, p["bits_n"], p["size"], p["sweep_steps"], 1, ckpt=ckpt)), needs=need, reserve=reserve)
+        run.step(f"{model}:parity", p["est"]["parity"], lambda: fig(
+            run, model, "parity", measure_parity(host, p, ckpt, seeds)), needs=need, reserve=reserve)
+        need_v = need + ("checkpoints:clip",)
+        run.step(f"{model}:verifier", p["est"]["verifier"], lambda: fig(
+            run, model, "verifier", measure_verifier(host, p, ckpt, clip_verifier(host, clip_dir), seeds)),
+            needs=need_v, reserve=reserve)
+        run.step(f"{model}:memory", p["est"]["memory"], lambda: fig(
+            run, model, "memory", measure_memory(host, p, ckpt, clip_verifier(host, clip_dir), seeds)),
+            needs=need_v, reserve=reserve)
+
     def tests():
         env = {**os.environ, "NOISE_SEARCH_ARTIFACTS": str(work / "test-artifacts")}
         if dry:
             env.pop("NOISE_SEARCH_GPU", None)
         t = run_tests(os.environ["NS_GPU_PY"], DRY_TESTS if dry else GPU_TESTS, env, out / "pytest.log",
-                      timeout=max(run.left() - 5, 10))
+                      timeout=max(min(run.left() - 5, est["tests"] + 60), 10))
         run.figures["tests"] = t
         if t["rc"] not in (0, 1) or not t["counts"]:
             raise RuntimeError(f"pytest rc {t['rc']}: see pytest.log")
         return f"{t['counts']}"
-    if a.no_tests:
-        run.steps.append({"name": "tests", "status": "skipped (--no-tests)"})
-    else:
-        run.step("tests", min(est["tests"], 60) if dry else 60, tests, needs=host_needs)
+
+    try:
+        benches(first, reserve=0 if a.no_tests else test_min)
+        if a.no_tests:
+            run.steps.append({"name": "tests", "status": "skipped (--no-tests)"})
+        else:
+            run.step("tests", test_min, tests, needs=host_needs)
+        for model in models[1:]:
+            run.step(f"checkpoints:{model}", PLANS[model]["est"]["build"], lambda model=model: do_build(model),
+                     needs=host_needs)
+            benches(model, reserve=0)
+    finally:
+        if host is not None:
+            host.stop()
+            (out / "comfyui.log").write_text(host.log()[-4_000_000:])
 
     # results
     import datetime as _dt
