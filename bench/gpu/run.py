@@ -92,6 +92,7 @@ class Run:
         self.steps: List[Dict[str, Any]] = []
         self.figures: Dict[str, Any] = {}
         self.failed: set = set()
+        self.current = None  # (name, start) of the step in progress
 
     def left(self) -> float:
         return self.budget - (time.monotonic() - self.t0)
@@ -109,6 +110,7 @@ class Run:
                              f"{f' + {reserve:.0f} s kept for later steps' if reserve else ''}, {max(left, 0):.0f} s left)")
         else:
             t = time.monotonic()
+            self.current = (name, t)
             print(f"[gpu-run] {name} (~{estimate:.0f} s, {left:.0f} s left)", flush=True)
             try:
                 note = fn()
@@ -119,6 +121,7 @@ class Run:
                 rec["status"] = f"failed: {type(e).__name__}: {str(e)[:600]}"
                 rec["traceback"] = traceback.format_exc()[-3000:]
             rec["seconds"] = round(time.monotonic() - t, 2)
+            self.current = None
         if rec["status"] != "ok":
             self.failed.add(name)
         print(f"[gpu-run]   {name}: {rec['status']}" + (f" in {rec['seconds']} s" if "seconds" in rec else ""),
@@ -447,6 +450,47 @@ def summary_md(res: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def finish(run: Run, state: Dict[str, Any], a, argv, models: List[str], work: Path, overrun: bool = False):
+    """Write results.json and summary.md (also when the watchdog stops an overrunning step)."""
+    import datetime as _dt
+    if overrun and run.current:
+        name, t = run.current
+        run.steps.append({"name": name, "status": "stopped (budget: the step overran and the run was ended)",
+                          "seconds": round(time.monotonic() - t, 2)})
+    res = {"mode": "dry-run" if run.dry else "gpu", "machine": H.machine(state.get("device")),
+           "budget_s": run.budget, "wall_s": time.monotonic() - run.t0,
+           "finished_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "command": " ".join(["bench/gpu/run.py", *(argv if argv is not None else sys.argv[1:])]),
+           "server_args": state.get("server_args"), "models": models, "left_out": LEFT_OUT, "steps": run.steps,
+           "headline": headline(run.figures), "figures": run.figures, "tests": run.figures.get("tests"),
+           "platform": platform.platform()}
+    (run.out / "results.json").write_text(json.dumps(res, indent=1, default=str))
+    (run.out / "summary.md").write_text(summary_md(res))
+    print(summary_md(res), flush=True)
+    if a.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def watchdog(run: Run, state: Dict[str, Any], a, argv, models, work, grace: float = 15.0):
+    """At budget + ``grace`` seconds: stop the server, write what was measured, exit (so that the results
+    come back from a device call whose limit is near)."""
+    import threading
+
+    def fire():
+        print("[gpu-run] budget overrun: writing what was measured and stopping", flush=True)
+        try:
+            if state.get("host") is not None:
+                (run.out / "comfyui.log").write_text(state["host"].log()[-4_000_000:])
+                state["host"].stop()
+            finish(run, state, a, argv, models, work, overrun=True)
+        finally:
+            os._exit(3)
+    t = threading.Timer(max(run.left(), 0) + grace, fire)
+    t.daemon = True
+    t.start()
+    return t
+
+
 # -- main ------------------------------------------------------------------------------------------------
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -457,6 +501,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=None, help="seconds for everything (default 540; dry run 420)")
     ap.add_argument("--models", nargs="+", default=None, help="default: sd15 sdxl (dry run: tiny)")
     ap.add_argument("--no-tests", action="store_true", help="leave out the host tests")
+    ap.add_argument("--server-args", default="", help="extra ComfyUI flags for the benchmark server, e.g. "
+                    "'--disable-dynamic-vram' (one retry with it is automatic when the server does not start on a GPU)")
     a = ap.parse_args(argv)
     dry = a.dry_run
     out = Path(a.out or os.environ.get("OUT") or REPO / "bench" / "out" / ("gpu_dry_run" if dry else "gpu"))
@@ -469,6 +515,8 @@ def main(argv=None) -> int:
     site = work / "site"
     models = a.models or (["tiny"] if dry else ["sd15", "sdxl"])
     device = "cpu" if dry else "cuda"
+    state: Dict[str, Any] = {}
+    dog = watchdog(run, state, a, argv, models, work)
 
     # 1-2: the host
     if dry:
@@ -526,8 +574,7 @@ def main(argv=None) -> int:
     run.step(f"checkpoints:{first}", PLANS[first]["est"]["build"], lambda: do_build(first), needs=host_needs)
     run.step("checkpoints:clip", est["clip"], do_clip, needs=host_needs)
 
-    from scripts.host import ComfyHost, prepare_base_dir  # noqa: E402  (after NOISE_SEARCH_HOST is set)
-    state: Dict[str, Any] = {}
+    from scripts.host import ComfyHost, HostError, prepare_base_dir  # noqa: E402  (after NOISE_SEARCH_HOST is set)
 
     def start():
         ck = ckdir / PLANS[first]["ckpt"]
@@ -535,9 +582,21 @@ def main(argv=None) -> int:
         probe = base / "custom_nodes" / "noise_search_gpu_probe"
         if not probe.exists():
             probe.symlink_to(REPO / "bench" / "gpu" / "probe", target_is_directory=True)
-        state["host"] = ComfyHost.start(base, cpu=dry, timeout=max(min(run.left() - 10, 240), 30))
+        extra = a.server_args.split()
+        try:
+            state["host"] = ComfyHost.start(base, cpu=dry, extra_args=extra, timeout=max(min(run.left() - 10, 240), 30))
+            note = ""
+        except HostError as e:
+            if dry or "--disable-dynamic-vram" in extra:
+                raise
+            # dynamic VRAM (comfy-aimdo) is the part of the host most tied to the machine: once without it
+            (out / "comfyui-first-start.log").write_text(str(e)[-200_000:])
+            extra.append("--disable-dynamic-vram")
+            state["host"] = ComfyHost.start(base, cpu=dry, extra_args=extra, timeout=max(min(run.left() - 10, 180), 30))
+            note = " (the default start failed: comfyui-first-start.log; started with --disable-dynamic-vram)"
+        state["server_args"] = extra
         state["device"] = H.host_device(state["host"])
-        return state["device"]
+        return state["device"] + note
     run.step("server", est["server"], start, needs=host_needs)
     host = state.get("host")
     seeds = Seeds(1000)
@@ -590,20 +649,8 @@ def main(argv=None) -> int:
             host.stop()
             (out / "comfyui.log").write_text(host.log()[-4_000_000:])
 
-    # results
-    import datetime as _dt
-    res = {"mode": "dry-run" if dry else "gpu", "machine": H.machine(state.get("device")),
-           "budget_s": run.budget, "wall_s": time.monotonic() - run.t0,
-           "finished_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "command": " ".join([os.path.relpath(sys.argv[0], REPO) if sys.argv else "bench/gpu/run.py",
-                                *(argv if argv is not None else sys.argv[1:])]),
-           "models": models, "left_out": LEFT_OUT, "steps": run.steps, "headline": headline(run.figures),
-           "figures": run.figures, "tests": run.figures.get("tests"), "platform": platform.platform()}
-    (out / "results.json").write_text(json.dumps(res, indent=1, default=str))
-    (out / "summary.md").write_text(summary_md(res))
-    print(summary_md(res), flush=True)
-    if a.work is None:
-        shutil.rmtree(work, ignore_errors=True)
+    dog.cancel()
+    finish(run, state, a, argv, models, work)
     return 0 if not any(s["status"].startswith("failed") for s in run.steps) else 1
 
 
