@@ -17,6 +17,8 @@ Which host (read once, at import):
                          a one-page stub where no frontend package is installed)
   NOISE_SEARCH_GPU       ``1``: servers start without ``--cpu`` unless a caller says otherwise (the
                          host tests on a GPU machine, bench/gpu/run.py)
+  NOISE_SEARCH_SERVER_ARGS  extra ComfyUI flags for every server started here (bench/gpu/run.py passes
+                         on what its own server needed, e.g. ``--disable-dynamic-vram``)
 """
 from __future__ import annotations
 
@@ -135,7 +137,7 @@ class ComfyHost:
                "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch",
                # the database beside the rest of this server's state (its default is inside the core)
                "--database-url", f"sqlite:///{(base_dir / 'user' / 'comfyui.db').resolve()}",
-               *frontend_args(), *extra_args]
+               *frontend_args(), *os.environ.get("NOISE_SEARCH_SERVER_ARGS", "").split(), *extra_args]
         log = open(log_path, "w")
         proc = subprocess.Popen(cmd, cwd=str(COMFY), stdout=log, stderr=subprocess.STDOUT, env=e,
                                 start_new_session=True)

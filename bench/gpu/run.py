@@ -624,7 +624,8 @@ def main(argv=None) -> int:
             needs=need_v, reserve=reserve)
 
     def tests():
-        env = {**os.environ, "NOISE_SEARCH_ARTIFACTS": str(work / "test-artifacts")}
+        env = {**os.environ, "NOISE_SEARCH_ARTIFACTS": str(work / "test-artifacts"),
+               "NOISE_SEARCH_SERVER_ARGS": " ".join(state.get("server_args") or a.server_args.split())}
         if dry:
             env.pop("NOISE_SEARCH_GPU", None)
         t = run_tests(os.environ["NS_GPU_PY"], DRY_TESTS if dry else GPU_TESTS, env, out / "pytest.log",
