@@ -50,6 +50,14 @@ sys.path.insert(0, str(REPO))
 
 from bench import host_common as H  # noqa: E402  (imports nothing of the host)
 
+#: ComfyUI v0.33.0's and this pack's requirements that the device image already holds
+#: (/work/.library/device/KINDS.md's package list): nothing to carry
+ON_DEVICE = {"torch", "torchvision", "torchaudio", "numpy", "einops", "transformers", "tokenizers", "sentencepiece",
+             "safetensors", "aiohttp", "yarl", "pyyaml", "pillow", "scipy", "tqdm", "psutil", "filelock", "requests",
+             "huggingface-hub"}
+#: ComfyUI v0.33.0's requirements the bundle leaves out (bench/gpu/README.md says why)
+LEFT_OUT_PACKAGES = {"comfyui-frontend-package", "comfyui-workflow-templates", "comfyui-embedded-docs", "spandrel",
+                     "pyopengl", "comfy-angle"}
 #: the modules of the packages the bundle leaves out (bench/gpu/bundle-requirements.txt)
 LEFT_OUT = ["comfyui_frontend_package", "comfyui_workflow_templates", "comfyui_embedded_docs", "spandrel", "OpenGL",
             "comfy_angle"]
