@@ -20,6 +20,10 @@ and says so; a step that fails records its error and the run goes on):
    bit: euler, euler_ancestral, dpmpp_2m_sde_gpu);
 6. ``tests``: the host tests that matter, on a CUDA server (pytest, NOISE_SEARCH_GPU=1).
 
+Order, by what matters most: SD1.5 and the verifier model, the server, SD1.5's benches, the host tests,
+then SDXL (built while the server idles, then benched) as far as the budget goes. A watchdog at
+budget + 15 s stops an overrunning step and writes what was measured.
+
 Writes ``results.json`` (every figure, every step's status and time), ``summary.md``, ``comfyui.log``
 and ``pytest.log`` to ``--out`` (default: $OUT, else bench/out/gpu or bench/out/gpu_dry_run).
 
