@@ -27,9 +27,10 @@ from bench import host_common as H  # noqa: E402
 TARGET_GPU = 2.0
 
 
-def measure(host, n: int, size: int, steps: int, repeats: int, cfg: float = 3.0) -> dict:
-    base = H.wf_base(size, size)
-    verifier = H.verifier_node(host)
+def measure(host, n: int, size: int, steps: int, repeats: int, cfg: float = 3.0, ckpt: str = H.CKPT,
+            verifier=None) -> dict:
+    base = H.wf_base(size, size, ckpt=ckpt)
+    verifier = verifier or H.verifier_node(host)
     make = {mb: (lambda s, mb=mb: H.wf_search(base, s, verifier, candidates=n, max_batch=mb, steps=steps, cfg=cfg,
                                             prefix=f"b{mb}"))
             for mb in (n, 1)}

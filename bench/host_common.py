@@ -282,6 +282,17 @@ def wf_ksampler(base, seed, steps=10, cfg=3.0, sampler="euler", scheduler="norma
     return wf
 
 
+def wf_ksampler_many(base, seed, n, steps=10, cfg=3.0, sampler="euler", scheduler="normal", prefix="ks"):
+    """``n`` stock chains KSampler (seed + i, batch 1) → VAEDecode → PreviewImage in one prompt: the
+    same ``n`` candidates a search draws, run one by one as stock ComfyUI runs them."""
+    wf = copy.deepcopy(base)
+    for i in range(n):
+        wf[f"ks{i}"] = {"class_type": "KSampler", "inputs": _sampling(seed + i, steps, cfg, sampler, scheduler)}
+        wf[f"decode{i}"] = {"class_type": "VAEDecode", "inputs": {"samples": [f"ks{i}", 0], "vae": ["ckpt", 2]}}
+        wf[f"preview{i}"] = {"class_type": "PreviewImage", "inputs": {"images": [f"decode{i}", 0]}}
+    return wf
+
+
 def wf_search(base, seed, verifier: Dict[str, Any], candidates=1, max_batch=1, steps=10, cfg=3.0, sampler="euler",
               scheduler="normal", strategy: Optional[Dict[str, Any]] = None, extra_nodes: Optional[Dict] = None,
               prefix="search", save_images=False):

@@ -35,8 +35,8 @@ TARGET = 1.03
 
 
 def measure(host, size: int, steps: int, repeats: int, cfg: float = 3.0, sampler: str = "euler",
-            verifier=None) -> dict:
-    base = H.wf_base(size, size)
+            verifier=None, ckpt: str = H.CKPT) -> dict:
+    base = H.wf_base(size, size, ckpt=ckpt)
     verifier = verifier or H.verifier_node(host)
     kinds = {
         "ksampler": lambda s: H.wf_ksampler(base, s, steps, cfg, sampler),

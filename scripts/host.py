@@ -13,6 +13,12 @@ Which host (read once, at import):
   NOISE_SEARCH_FRONTEND  a comfyui-frontend-package version set up under ``.host/frontends/`` to
                          serve with ``--front-end-root`` (default: the one the core pins; the floor's
                          pin, 1.32.9, for the floor)
+  NOISE_SEARCH_FRONTEND_ROOT  a folder to serve with ``--front-end-root`` instead (bench/gpu/run.py:
+                         a one-page stub where no frontend package is installed)
+  NOISE_SEARCH_GPU       ``1``: servers start without ``--cpu`` unless a caller says otherwise (the
+                         host tests on a GPU machine, bench/gpu/run.py)
+  NOISE_SEARCH_SERVER_ARGS  extra ComfyUI flags for every server started here (bench/gpu/run.py passes
+                         on what its own server needed, e.g. ``--disable-dynamic-vram``)
 """
 from __future__ import annotations
 
@@ -91,7 +97,11 @@ def prepare_base_dir(base: Path, checkpoint: Optional[Path] = None) -> Path:
 
 
 def frontend_args() -> list:
-    """``--front-end-root`` for the frontend chosen by NOISE_SEARCH_FRONTEND (none: the pinned one)."""
+    """``--front-end-root`` for the frontend chosen by NOISE_SEARCH_FRONTEND_ROOT or
+    NOISE_SEARCH_FRONTEND (none: the pinned one)."""
+    root = os.environ.get("NOISE_SEARCH_FRONTEND_ROOT", "")
+    if root:
+        return ["--front-end-root", root]
     if not FRONTEND:
         return []
     static = HOST / "frontends" / FRONTEND / "comfyui_frontend_package" / "static"
@@ -110,9 +120,12 @@ class ComfyHost:
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def start(cls, base_dir: Path, port: Optional[int] = None, extra_args=(), timeout: float = 180,
-              env: Optional[Dict[str, str]] = None, cpu: bool = True) -> "ComfyHost":
+              env: Optional[Dict[str, str]] = None, cpu: Optional[bool] = None) -> "ComfyHost":
         """Start the server. ``cpu=False`` leaves out ``--cpu`` and the one-thread setting, so ComfyUI
-        uses the GPU (and accepts its --highvram / --novram flags)."""
+        uses the GPU (and accepts its --highvram / --novram flags); ``None``: ``--cpu`` unless
+        NOISE_SEARCH_GPU=1."""
+        if cpu is None:
+            cpu = os.environ.get("NOISE_SEARCH_GPU", "") != "1"
         if not (COMFY / "main.py").exists():
             raise HostError(f"no ComfyUI at {COMFY}: run `bash scripts/setup_host.sh` first")
         base_dir = Path(base_dir)
@@ -124,7 +137,7 @@ class ComfyHost:
                "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch",
                # the database beside the rest of this server's state (its default is inside the core)
                "--database-url", f"sqlite:///{(base_dir / 'user' / 'comfyui.db').resolve()}",
-               *frontend_args(), *extra_args]
+               *frontend_args(), *os.environ.get("NOISE_SEARCH_SERVER_ARGS", "").split(), *extra_args]
         log = open(log_path, "w")
         proc = subprocess.Popen(cmd, cwd=str(COMFY), stdout=log, stderr=subprocess.STDOUT, env=e,
                                 start_new_session=True)

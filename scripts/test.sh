@@ -10,7 +10,8 @@
 # Then runs pytest with torch on one CPU thread (results are compared bit for bit across batch sizes):
 #   1. every test (unit, host, browser) on the current host: ComfyUI v0.33.0, its pinned frontend 1.48.7
 #   2. the host and browser tests on the floor: ComfyUI 0.3.75 with its pinned frontend 1.32.9
-#      (less the demo and benchmark smoke tests, which run on the current host)
+#      (less the demo, benchmark smoke and GPU dry-run tests, which run on the current host: the GPU run
+#      carries v0.33.0)
 #   3. the browser tests with the newest frontend on PyPI, 1.58.1, on the current core
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,9 +37,10 @@ t0=$(date +%s)
 echo "[test] 1/3: all tests on the current host (ComfyUI v0.33.0, frontend 1.48.7)"
 NOISE_SEARCH_ARTIFACTS="$ART/current" "$PY" -m pytest
 echo "[test] 2/3: host and browser tests on the floor (ComfyUI 0.3.75, frontend 1.32.9)"
-# (the demo and the benchmarks run on the current host only, as the README's demo command does)
+# (the demo, the benchmarks and the GPU run's dry run run on the current host only, as the README's demo
+# command does; the GPU bundle carries v0.33.0)
 NOISE_SEARCH_CORE=floor NOISE_SEARCH_ARTIFACTS="$ART/floor" "$PY" -m pytest tests/host tests/browser \
-  --ignore=tests/host/test_demo.py --ignore=tests/host/test_bench_smoke.py
+  --ignore=tests/host/test_demo.py --ignore=tests/host/test_bench_smoke.py --ignore=tests/host/test_gpu_dry_run.py
 echo "[test] 3/3: browser tests with frontend 1.58.1 on the current core"
 NOISE_SEARCH_FRONTEND=1.58.1 NOISE_SEARCH_ARTIFACTS="$ART/frontend-1.58.1" "$PY" -m pytest tests/browser
 echo "[test] all three passes passed in $(( $(date +%s) - t0 )) s"
