@@ -316,9 +316,10 @@ def measure(host, names=None) -> Dict[str, Dict[str, Any]]:
                 if bound:  # restarts depend on the scores: the upper bound, K iterations each paying a new pivot
                     z = api[strategy[0]]["inputs"]
                     nfe = max(nfe, z["iterations"] * (z["n_neighbors"] + 1) * steps)
+                calls = nfe // steps if bound else rep["totals"]["verifier_calls"]
                 parts.append(f"the search spends {'at most ' if bound else ''}{nfe} NFE (model calls, CFG counted "
                              f"once) = about {nfe / steps:g} KSampler runs of {steps} steps, and "
-                             f"{rep['totals']['verifier_calls']} verifier calls")
+                             f"{'at most ' if bound else ''}{calls} verifier calls")
         for nid, n in api.items():
             if n["class_type"] == "KSampler":
                 batch = 1

@@ -39,7 +39,7 @@ def test_archive_keeps_what_runs():
     for f in ("__init__.py", "requirements.txt", "pyproject.toml", "LICENSE", "README.md"):
         assert f in archive, f
     for folder in ("nodes/", "search/", "verifiers/", "web/"):
-        assert [f for f in tracked if f.startswith(folder)] == [f for f in archive if f.startswith(folder)] != [], folder
+        assert sorted(f for f in tracked if f.startswith(folder)) == sorted(f for f in archive if f.startswith(folder)) != [], folder
     # the templates and their thumbnails
     ui = [f for f in archive if f.startswith("example_workflows/")]
     assert any(f.endswith(".json") for f in ui) and any(f.endswith(".jpg") for f in ui), ui
