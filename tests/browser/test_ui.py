@@ -361,23 +361,33 @@ def test_templates_menu_lists_the_ui_examples_with_thumbnails(comfy_page, ui_hos
             const wf = await (await fetch(url(`${name}.json`))).json();
             const thumb = await fetch(url(`${name}.jpg`));
             await app.loadGraphData(wf, true, true, name, {openSource: 'template'});
-            document.querySelectorAll('.p-dialog-close-button').forEach(b => b.click());
-            return {bad: app.graph.nodes.filter(n => !LiteGraph.registered_node_types[n.type] || n.has_errors).length
+            document.querySelectorAll('.p-dialog-close-button, .p-toast-close-button').forEach(b => b.click());
+            // the loader may be flagged: this server has no real checkpoint (test_missing_model_is_offered_for_download)
+            return {bad: app.graph.nodes.filter(n => !LiteGraph.registered_node_types[n.type]
+                                                     || n.has_errors && n.type !== 'CheckpointLoaderSimple').length
                 + (document.body.innerText.includes('Invalid workflow') ? 1000 : 0),
                 thumb: thumb.status, type: thumb.headers.get('content-type')}; }""", name)
         assert res["bad"] == 0 and res["thumb"] == 200 and res["type"] == "image/jpeg", (name, res)
 
 
-def test_missing_model_is_offered_for_download(comfy_page, ui_host, artifacts):
+def test_missing_model_is_offered_for_download(comfy_page, ui_host, artifacts, ui_mode):
     """An example as shipped names the real checkpoint, which this server does not have: the
-    frontend reads the loader's properties.models and offers that file's download."""
+    frontend reads the loader's properties.models and offers that file's download (a dialog on
+    older frontends; a toast whose 'View details' opens the Missing Models panel on newer ones)."""
     page, log = comfy_page
     wf = json.loads((EXAMPLES / f"{DEMO}.json").read_text())
     name = next(n["widgets_values"][0] for n in wf["nodes"] if n["type"] == "CheckpointLoaderSimple")
-    page.evaluate("""async (wf) => { await app.extensionManager.setting.set('Comfy.Workflow.ShowMissingModelsWarning', true);
-                                     await app.loadGraphData(wf, true, true, 'missing-model'); }""", wf)
+    page.evaluate("async (wf) => { await app.loadGraphData(wf, true, true, 'missing-model'); }", wf)
     page.wait_for_function("(name) => document.body.innerText.includes(name)", arg=name, timeout=30_000)
-    text = page.evaluate("() => [...document.querySelectorAll('.p-dialog')].map(d => d.innerText).join('\\n')")
-    page.screenshot(path=str(artifacts / "missing_model_dialog.png"))
-    assert name in text and re.search(r"download", text, re.I), text[:1000]
-    page.evaluate("() => document.querySelectorAll('.p-dialog-close-button').forEach(b => b.click())")
+    details = page.get_by_text("View details")
+    if details.count():
+        details.first.click()
+    page.wait_for_function("(name) => { const t = document.body.innerText; const i = t.indexOf(name);"
+                           " return i >= 0 && /Download/.test(t); }", arg=name, timeout=30_000)
+    page.screenshot(path=str(artifacts / f"missing_model_download_{ui_mode}.png"))
+    # the download goes where the file belongs
+    assert "checkpoints" in page.evaluate("() => document.body.innerText")
+    # leave a clean page for the next test: an empty graph, no dialog, toast or side panel
+    page.evaluate("""async () => {
+        document.querySelectorAll('.p-dialog-close-button, .p-toast-close-button').forEach(b => b.click());
+        app.graph.clear(); app.graph.setDirtyCanvas(true, true); }""")
