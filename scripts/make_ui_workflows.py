@@ -195,7 +195,7 @@ def search_then_hires():
     and refined by a second KSampler at denoise 0.5 (the stock two-pass "hires fix")."""
     wf = _sd_base()
     wf["5"] = _node("NoiseSearchCLIPScore", "Verifier: CLIPScore", model=CLIP, prompt=P)
-    wf["10"] = _search("5", candidates=8)
+    wf["10"] = _search("5", candidates=4)
     wf["12"] = _node("LatentUpscaleBy", "Upscale the winner 1.5x", samples=["10", 0], upscale_method="nearest-exact",
                      scale_by=1.5)
     wf["13"] = _node("KSampler", "High-resolution pass (denoise 0.5)", model=["1", 0], seed=42, steps=20, cfg=7.0,
@@ -251,7 +251,7 @@ WORKFLOWS: Dict[str, Tuple[Any, str]] = {
         "DualCLIPLoader (clip_l, t5xxl) + VAELoader (ae) in place of Load Checkpoint; for flux1-schnell use "
         "4 steps."),
     "search_then_hires": (search_then_hires,
-        "Search cheaply, then spend on the winner only: best-of-8 with CLIPScore at 512 px, then the winning "
+        "Search cheaply, then spend on the winner only: best-of-4 with CLIPScore at 512 px, then the winning "
         "latent is upscaled 1.5x (LatentUpscaleBy) and refined by a second KSampler at denoise 0.5 to "
         "768 px. The search runs at (512/768)^2 = 0.44 of the high-resolution cost per step."),
 }
