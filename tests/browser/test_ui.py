@@ -377,6 +377,9 @@ def test_missing_model_is_offered_for_download(comfy_page, ui_host, artifacts, u
     page, log = comfy_page
     wf = json.loads((EXAMPLES / f"{DEMO}.json").read_text())
     name = next(n["widgets_values"][0] for n in wf["nodes"] if n["type"] == "CheckpointLoaderSimple")
+    # no dialog left open by an earlier test (a frontend shows one missing-models dialog at a time)
+    page.evaluate("() => document.querySelectorAll('.p-dialog-close-button, .p-toast-close-button').forEach(b => b.click())")
+    page.wait_for_function("() => !document.querySelector('.p-dialog')", timeout=10_000)
     page.evaluate("async (wf) => { await app.loadGraphData(wf, true, true, 'missing-model'); }", wf)
     page.wait_for_function("(name) => document.body.innerText.includes(name)", arg=name, timeout=30_000)
     details = page.get_by_text("View details")
