@@ -394,3 +394,27 @@ def test_missing_model_is_offered_for_download(comfy_page, ui_host, artifacts, u
     page.evaluate("""async () => {
         document.querySelectorAll('.p-dialog-close-button, .p-toast-close-button').forEach(b => b.click());
         app.graph.clear(); app.graph.setDirtyCanvas(true, true); }""")
+
+
+def test_template_browser_shows_the_thumbnails(comfy_page, ui_host, artifacts, ui_mode):
+    """The Template Browser, opened as a user opens it, on this pack's category: the frontend asks for
+    each shown template's NAME.jpg and draws it (the thumbnails are 256 px)."""
+    page, log = comfy_page
+    got = []
+    on_response = lambda r: got.append((r.url, r.status)) if "/workflow_templates/comfyui-noise-search/" in r.url \
+        and r.url.endswith(".jpg") else None
+    page.on("response", on_response)
+    try:
+        page.evaluate("() => document.querySelectorAll('.p-dialog-close-button, .p-toast-close-button')"
+                      ".forEach(b => b.click())")
+        page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+        page.get_by_text("comfyui-noise-search").first.click(timeout=30_000)
+        page.wait_for_function("() => [...document.querySelectorAll('img')].filter(i => i.naturalWidth === 256)"
+                               ".length >= 4", timeout=30_000)
+        page.screenshot(path=str(artifacts / f"template_browser_{ui_mode}.png"))
+    finally:
+        page.remove_listener("response", on_response)
+        page.keyboard.press("Escape")
+    names = {u.rsplit("/", 1)[1] for u, s in got if s == 200}
+    assert len(names) >= 4 and not [u for u, s in got if s != 200], got
+    assert names <= {p.name.replace(".json", ".jpg") for p in _ui_examples()}, names
