@@ -1,7 +1,7 @@
 """Run an example workflow through a real ComfyUI host and write the winner, a candidate grid and the
 search report.  Usually started through ``bash scripts/demo.sh`` (which sets the host up first).
 
-    python scripts/demo.py [--checkpoint PATH] [--workflow FILE.api.json] [--out DIR] [--size PX]
+    python scripts/demo.py [--checkpoint PATH] [--workflow api_workflows/NAME.api.json] [--out DIR] [--size PX]
 
 Without --checkpoint it runs on the tiny random-weight checkpoint (a smoke run: the pictures are
 noise-like, the search and its report are real). With --checkpoint it runs on your model.
@@ -20,9 +20,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from scripts.examples import API_DIR  # noqa: E402
 from scripts.host import ComfyHost, HostError, TINY_NAME, prepare_base_dir  # noqa: E402
 
-DEFAULT_WORKFLOW = REPO / "example_workflows" / "best_of_n_color.api.json"
+DEFAULT_WORKFLOW = API_DIR / "best_of_n_color.api.json"
 SEARCH_NODES = ("NoiseSearchSampler", "NoiseSearchSamplerAdvanced")
 
 

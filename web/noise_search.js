@@ -509,26 +509,6 @@ function panelFor(id) {
   return panel;
 }
 
-// example_workflows/ holds each example twice: NAME.json (UI format, a template) and
-// NAME.api.json (API format, for scripts and tests). The server lists every *.json of the folder as
-// a template; the API twins cannot be opened from the templates browser, so list only NAME.json.
-const PACK_FOLDER = decodeURIComponent(new URL(import.meta.url).pathname.split("/").slice(-2, -1)[0] ?? "");
-
-function hideApiTwins() {
-  const orig = api.getWorkflowTemplates;
-  if (typeof orig !== "function" || orig.__nsFiltered) return;
-  const filtered = async function (...args) {
-    const res = await orig.apply(this, args);
-    try {
-      if (res && Array.isArray(res[PACK_FOLDER])) res[PACK_FOLDER] = res[PACK_FOLDER].filter((n) => !n.endsWith(".api"));
-    } catch (e) { /* leave the list as it is */ }
-    return res;
-  };
-  filtered.__nsFiltered = true;
-  api.getWorkflowTemplates = filtered;
-}
-hideApiTwins();
-
 app.registerExtension({
   name: EXT,
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from scripts.examples import substitute_tiny_ui
 from scripts.make_ui_workflows import EXAMPLES
 from tests.browser.test_ui import _unexpected  # the frontend's own known console noise
 
@@ -51,7 +52,7 @@ def _history_entry(host, node_id, t0, timeout=180):
 
 def test_example_with_one_shared_prompt_loads_and_runs(comfy_page, ui_host, tiny_clip):
     page, log = comfy_page
-    wf = json.loads((EXAMPLES / "best_of_n_clipscore.json").read_text())
+    wf = substitute_tiny_ui(json.loads((EXAMPLES / "best_of_n_clipscore.json").read_text()))
     info = page.evaluate(SETUP_JS, [wf, NEW])
     assert info["strings"] == 1
     assert sorted(t for t, _ in info["consumers"]) == ["CLIPTextEncode", "NoiseSearchCLIPScore"]

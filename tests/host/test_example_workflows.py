@@ -1,27 +1,23 @@
-"""Every API-format workflow in example_workflows/ runs through the real server, as users queue it.
-
-The only edit: Empty Latent Image at 64x64 px (the files say 512x512 for real checkpoints; the tiny
-CPU checkpoint makes that slow and it changes nothing the test looks at). The verifier weights the
+"""Every API-format workflow in api_workflows/ runs through the real server, as users queue it, on the
+tiny test models (scripts/examples.py): the real checkpoint names become the tiny SD1.5-layout
+checkpoint (behind ModelSamplingSD3 where the file is a FLUX one, so it samples as a flow model), and
+Empty Latent Image gets 64x64 px (the files say 512 or 1024 px for real checkpoints; the tiny CPU
+checkpoint makes that slow and it changes nothing the test looks at). The verifier weights the
 workflows name by their default Hugging Face ids are tiny random-weight models written under the
 server's models/verifiers/ with those same names (tests/tiny_models.py), so nothing is downloaded.
+The cost each UI twin's note states is the one the run counts.
 """
 import json
-from pathlib import Path
+import re
 
 import pytest
 
+from scripts.examples import MODELS, UI_DIR, api_files, make_tiny_verifiers, name_of, substitute_tiny
 from tests.host.helpers import saved_images
 
 pytestmark = pytest.mark.host
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "example_workflows"
-API_FILES = sorted(EXAMPLES.glob("*.api.json"))
-
-# names the workflows use (the real models' default ids / file names)
-CLIP = "openai/clip-vit-large-patch14"
-IMAGE_REWARD = "THUDM/ImageReward"
-AESTHETIC_HEAD = "sac+logos+ava1-l14-linearMSE.pth"
-VLM = "Qwen/Qwen2.5-VL-3B-Instruct"
+API_FILES = api_files()
 
 #: workflow name -> reason, for workflows whose nodes do not exist yet (none at the moment)
 XFAIL = {}
@@ -29,48 +25,48 @@ XFAIL = {}
 
 @pytest.fixture(scope="module")
 def verifier_weights(comfy_base):
-    from tests import tiny_models as T
-    d = Path(comfy_base) / "models" / "verifiers"
-    if not (d / CLIP / "config.json").exists():
-        T.make_clip_dir(str(d / CLIP), seed=0)
-    if not (d / IMAGE_REWARD / "ImageReward.pt").exists():
-        T.make_image_reward_files(str(d / IMAGE_REWARD), seed=0)
-    if not (d / AESTHETIC_HEAD).exists():
-        T.make_aesthetic_head(str(d / AESTHETIC_HEAD), dim=16, seed=0)  # the sac+logos+ava1 MLP layout
-    if not (d / VLM / "config.json").exists():
-        from tests.tiny_vlm import make_vlm_dir
-        make_vlm_dir(str(d / VLM), seed=0)
-    return d
+    from pathlib import Path
+    return make_tiny_verifiers(Path(comfy_base) / "models" / "verifiers")
 
 
-def shrink(wf):
-    for node in wf.values():
-        if node["class_type"] == "EmptyLatentImage":
-            node["inputs"]["width"] = node["inputs"]["height"] = 64
-    return wf
+def _expected_px(wf, save_id, base=64):
+    """The side of the images a SaveImage / PreviewImage node gets: ``base``, times a latent upscale
+    the decoded latent went through (followed through KSampler's latent_image)."""
+    nid = wf[save_id]["inputs"]["images"][0]
+    scale = 1.0
+    while True:
+        n = wf[nid]
+        if n["class_type"] == "LatentUpscaleBy":
+            scale *= n["inputs"]["scale_by"]
+        link = next((n["inputs"][k] for k in ("samples", "latent_image") if isinstance(n["inputs"].get(k), list)), None)
+        if link is None or n["class_type"].startswith("NoiseSearch"):
+            return int(base * scale)
+        nid = link[0]
 
 
 def _params():
     for p in API_FILES:
-        name = p.name[: -len(".api.json")]
+        name = name_of(p)
         marks = [pytest.mark.xfail(strict=True, reason=XFAIL[name])] if name in XFAIL else []
         yield pytest.param(p, id=name, marks=marks)
 
 
 def test_examples_are_there():
-    names = {p.name[: -len(".api.json")] for p in API_FILES}
+    names = {name_of(p) for p in API_FILES}
     assert {"best_of_n_color", "best_of_n_clipscore", "zero_order_image_reward", "search_over_paths_ensemble",
-            "score_images_aesthetic", "flow_advanced_flux_style"} <= names, names
+            "score_images_aesthetic", "flow_advanced_flux_style", "search_then_hires"} <= names, names
     for n in names:
-        assert (EXAMPLES / f"{n}.json").exists(), f"{n}.api.json has no UI-format twin {n}.json"
+        assert (UI_DIR / f"{n}.json").exists(), f"{n}.api.json has no UI-format twin {n}.json"
+    assert not list(UI_DIR.glob("*.api.json")), "API-format files belong in api_workflows/, not the templates folder"
 
 
 @pytest.mark.parametrize("path", list(_params()))
 def test_example_workflow_runs(comfy, verifier_weights, path):
-    wf = shrink(json.loads(path.read_text()))
-    for node in wf.values():  # stock loaders, with the tiny checkpoint's name as the default
+    api = json.loads(path.read_text())
+    for node in api.values():  # stock loaders, naming a real model the frontend can offer to download
         if node["class_type"] == "CheckpointLoaderSimple":
-            assert node["inputs"]["ckpt_name"] == "tiny_sd15.safetensors"
+            assert node["inputs"]["ckpt_name"] in MODELS, node
+    wf = substitute_tiny(api)
     out = comfy.run(wf, timeout=300)
 
     searches = [nid for nid, n in wf.items() if n["class_type"].startswith("NoiseSearchSampler")]
@@ -102,10 +98,19 @@ def test_example_workflow_runs(comfy, verifier_weights, path):
             kind = wf[strategy[0]]["class_type"]
             assert kind in ("NoiseSearchZeroOrder", "NoiseSearchPaths", "NoiseSearchParticles"), kind
             assert len(scores) > 1
-    for nid, n in wf.items():  # every image output produced 64x64 images
+    for nid, n in wf.items():  # every image output produced 64x64 images (a high-resolution pass: 96x96)
         if n["class_type"] in ("SaveImage", "PreviewImage"):
             imgs = saved_images(comfy, out, nid)
-            assert imgs and imgs[0].shape == (64, 64, 3), (nid, len(imgs))
+            px = _expected_px(wf, nid)
+            assert imgs and imgs[0].shape == (px, px, 3), (nid, len(imgs), imgs[0].shape if imgs else None)
+    # the note of the UI twin states what this run spent
+    ui = json.loads((UI_DIR / path.name.replace(".api.json", ".json")).read_text())
+    note = next(n["widgets_values"][0] for n in ui["nodes"] if n["type"] == "Note")
+    stated = re.findall(r"the search spends (at most )?(\d+) NFE", note)
+    assert len(stated) == len(searches), note
+    for nid, (bound, nfe) in zip(searches, stated):
+        spent = out[nid]["noise_search"][0]["totals"]["nfe"]
+        assert spent <= int(nfe) if bound else spent == int(nfe), (nid, spent, nfe, note)
     if any(n["class_type"] == "NoiseSearchScoreImages" for n in wf.values()):
         sid = next(k for k, n in wf.items() if n["class_type"] == "NoiseSearchScoreImages")
         preview = next(k for k, n in wf.items() if n["class_type"] == "PreviewImage" and n["inputs"]["images"][0] == sid)
