@@ -448,7 +448,7 @@ def test_live_best_is_the_best_finished_score(comfy_page, ui_host):
     """A particle search scores x0 predictions before any sample is finished: the panel's "best" is
     the best finished score, the x0 predictions' best is shown as what it is."""
     page, log = comfy_page
-    wf = json.loads((EXAMPLES / f"{DEMO}.json").read_text())
+    wf = substitute_tiny_ui(json.loads((EXAMPLES / f"{DEMO}.json").read_text()))
     res = page.evaluate(LIVE_BEST_JS, wf)
     assert "best finished –" in res["during"]["summary"] and "best x0 prediction 0.9000" in res["during"]["summary"], res
     assert res["during"]["lines"] == 0, res  # no best line before a sample is finished
