@@ -47,15 +47,16 @@ def add_cluster_args(ap: argparse.ArgumentParser) -> None:
 
 
 def open_pool(a) -> workers.Pool:
-    """The pool the arguments ask for (the caller closes it)."""
-    import os
+    """The pool the arguments ask for (the caller closes it; with --tiny, closing also removes the
+    prepared base directory)."""
     spec = {"cpu": a.cpu, "extra_args": a.server_arg, "python": str(a.python) if a.python else None}
+    tmp = None
     if a.tiny:
         import tempfile
         from scripts.host import COMFY, VENV_PY, prepare_base_dir
-        base = Path(tempfile.mkdtemp(prefix="ns_cluster_base_"))
-        prepare_base_dir(base)
-        spec.update(base_dir=str(base), comfy=str(COMFY), python=str(VENV_PY), cpu=True)
+        tmp = tempfile.TemporaryDirectory(prefix="ns_cluster_base_")
+        prepare_base_dir(Path(tmp.name))
+        spec.update(base_dir=tmp.name, comfy=str(COMFY), python=str(VENV_PY), cpu=True)
     else:
         if not a.url and a.comfy is None:
             raise SystemExit("give --comfy (your ComfyUI folder) or --url (running servers)")
@@ -63,21 +64,32 @@ def open_pool(a) -> workers.Pool:
             spec["comfy"] = str(Path(a.comfy).expanduser().resolve())
         if a.base_dir is not None:
             spec["base_dir"] = str(Path(a.base_dir).expanduser().resolve())
-    n = a.servers
-    if a.address is None:
-        gpus = None
-        if a.cpu or a.tiny:
-            gpus = 0
-        ncpu = max(n or 1, 1) if (a.cpu or a.tiny or not _has_gpu()) else max(1, os.cpu_count() or 1)
-        ray = workers.start_ray(None, num_cpus=ncpu if not a.url else max(1, len(a.url)), num_gpus=gpus)
+    pool = start_pool(a.address, a.servers, a.url, spec, a.quiet)
+    if tmp is not None:
+        pool.cleanup.append(tmp.cleanup)
+    return pool
+
+
+def start_pool(address, servers, urls, spec, quiet=False) -> workers.Pool:
+    """Ray (embedded when ``address`` is None) and one worker per server."""
+    import os
+    if address is None:
+        cpu_only = bool(spec.get("cpu")) or not _has_gpu()
+        if urls:
+            ncpu = len(urls)
+        elif cpu_only:
+            ncpu = servers or 1
+        else:
+            ncpu = os.cpu_count() or 1
+        ray = workers.start_ray(None, num_cpus=ncpu, num_gpus=0 if cpu_only else None)
     else:
-        ray = workers.start_ray(a.address)
+        ray = workers.start_ray(address)
     try:
-        pool = workers.make_workers(ray, servers=n, urls=a.url, spec=spec, own_ray=True)
+        pool = workers.make_workers(ray, servers=servers, urls=urls, spec=spec, own_ray=True)
     except BaseException:
         ray.shutdown()
         raise
-    if not a.quiet:
+    if not quiet:
         print("servers: " + ", ".join(f"{i['name']} {i['url']}" for i in pool.infos), file=sys.stderr)
     return pool
 

@@ -145,12 +145,13 @@ def run_tasks(pool: workers.Pool, tasks: Sequence[T.Task], out: Path, retry_erro
         row = {"key": t.key, "prompt_index": t.prompt_index, "id": t.meta.get("id"), "prompt": t.prompt,
                "setting": t.setting, "label": t.label, "server": res.get("server"),
                "incarnation": res.get("incarnation"),
-               "seconds": res.get("seconds"), "finished_s": time.time() - t0}
+               "seconds": res.get("seconds"), "server_seconds": res.get("server_seconds"),
+               "finished_s": time.time() - t0}
         image = report = None
         if res.get("ok"):
             sid = sharding.search_node(t.workflow)
             report = search_report(res["outputs"], sid)
-            files = res["files"].get(T.SAVE_NODE, [])
+            files = res["files"].get(t.fetch[0], []) if t.fetch else []
             image = files[0]["data"] if files else None
             best = (report or {}).get("best", {})
             totals = (report or {}).get("totals", {})
@@ -240,7 +241,8 @@ def plot(rows: List[Dict[str, Any]], summary: Dict[str, Any], path: Path) -> Opt
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     labels = list(summary["settings"])
     vals = [summary["settings"][k]["mean_best_score"] or 0.0 for k in labels]
-    a.barh(range(len(labels)), vals)
+    a.plot(vals, range(len(labels)), "o")
+    a.grid(axis="x", alpha=0.3)
     a.set_yticks(range(len(labels)), labels, fontsize=7)
     a.set_xlabel("mean best score (the search's verifier)")
     servers = sorted({r.get("server") or "-" for r in rows})

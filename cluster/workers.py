@@ -108,7 +108,15 @@ class ComfyWorker:
             self.tasks += 1
             return {**res, "ok": False, "error": str(e), "seconds": time.time() - t0}
         self.tasks += 1
-        return {**res, "ok": True, "outputs": outputs, "files": files, "seconds": time.time() - t0}
+        ts = {k: d.get("timestamp") for k, d in entry.get("status", {}).get("messages", [])}
+        server_s = ((ts["execution_success"] - ts["execution_start"]) / 1000.0
+                    if ts.get("execution_start") is not None and ts.get("execution_success") is not None else None)
+        return {**res, "ok": True, "outputs": outputs, "files": files, "seconds": time.time() - t0,
+                "server_seconds": server_s}
+
+    def object_info(self) -> Dict[str, Any]:
+        """The server's /object_info (node inputs and their defaults)."""
+        return self.host.get("/object_info", timeout=120)
 
     def _die(self, why: BaseException):
         sys.stderr.write(f"[cluster] {self.name}: server gone ({type(why).__name__}: {why}); restarting\n")
@@ -161,6 +169,7 @@ class Pool:
     ray: Any = None
     own_ray: bool = False
     infos: List[Dict[str, Any]] = field(default_factory=list)
+    cleanup: List[Callable[[], None]] = field(default_factory=list)
 
     def close(self):
         ray = self.ray
@@ -175,6 +184,8 @@ class Pool:
                 pass
         if self.own_ray:
             ray.shutdown()
+        for fn in self.cleanup:
+            fn()
 
     def __enter__(self):
         return self
