@@ -22,6 +22,8 @@ LOOPBACK = "127.0.0.1"
 #: how often Ray restarts a worker whose server died, and re-runs the task it was running
 MAX_RESTARTS = 3
 MAX_TASK_RETRIES = 3
+#: seconds between a worker's looks at its server's /history (adds half of it, on average, per task)
+POLL_S = 0.05
 
 
 def _import_ray():
@@ -93,7 +95,8 @@ class ComfyWorker:
         t0 = time.time()
         res = {"key": task["key"], "server": self.name, "incarnation": self.incarnation}
         try:
-            entry = self.host.wait(self.host.queue(task["workflow"]), timeout=float(task.get("timeout", 3600)))
+            entry = self.host.wait(self.host.queue(task["workflow"]), timeout=float(task.get("timeout", 3600)),
+                                   poll=POLL_S)
             outputs = entry["outputs"]
             files: Dict[str, List[Dict[str, Any]]] = {}
             for nid in task.get("fetch", ()):

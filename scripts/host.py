@@ -268,9 +268,9 @@ class ComfyHost:
             raise HostError(f"POST /prompt rejected ({e.code}): {e.read().decode(errors='replace')}") from None
         return r["prompt_id"]
 
-    def wait(self, prompt_id: str, timeout: float = 600) -> Dict[str, Any]:
+    def wait(self, prompt_id: str, timeout: float = 600, poll: float = 0.25) -> Dict[str, Any]:
         """The history entry of a finished prompt; raises HostError with the server's error
-        message if the prompt failed."""
+        message if the prompt failed. ``poll``: seconds between looks at /history."""
         t0 = time.time()
         while time.time() - t0 < timeout:
             h = self.get(f"/history/{prompt_id}")
@@ -283,7 +283,7 @@ class ComfyHost:
                     return entry
             if self.proc is not None and self.proc.poll() is not None:
                 raise HostError(f"ComfyUI died while running the prompt:\n{self.log()[-4000:]}")
-            time.sleep(0.25)
+            time.sleep(poll)
         raise HostError(f"prompt {prompt_id} not finished after {timeout:.0f} s")
 
     @staticmethod
