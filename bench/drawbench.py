@@ -285,6 +285,7 @@ def main(argv=None):
             tasks = []
             for i, c in todo:
                 label, wf = build_workflow(info, a, specs, prompts[i], c, a.seed + 1000 * i)
+                T.add_report_preview(wf)
                 key = f"p{i:04d}_{T.slug(c, 20)}_{T.digest([prompts[i], c, a.seed + 1000 * i])}"
                 tasks.append(T.Task(key=key, workflow=wf, prompt_index=i, prompt=prompts[i],
                                     setting={"config": c}, label=label, fetch=("save",)))

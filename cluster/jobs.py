@@ -13,8 +13,13 @@ from . import sharding, tasks as T, workers
 
 
 def search_report(outputs: Dict[str, Any], node: str) -> Optional[Dict[str, Any]]:
+    """The search node's report: its UI entry, or (when the server answered the search from its
+    cache and the node did not run) the Preview Any of its report output."""
     rep = outputs.get(node, {}).get("noise_search")
-    return rep[0] if rep else None
+    if rep:
+        return rep[0]
+    text = outputs.get(T.REPORT_NODE, {}).get("text")
+    return json.loads(text[0]) if text else None
 
 
 # -- progress ---------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ class Task:
 
 SAVE_NODE = "ns_cluster_winner"
 DECODE_NODE = "ns_cluster_decode"
+#: the search's report string, shown by the stock Preview Any: an output node, so ComfyUI returns its
+#: UI (the report) even when it answers the search from its cache and the search node does not run
+REPORT_NODE = "ns_cluster_report"
 
 
 # -- prompts ----------------------------------------------------------------------------------------
@@ -202,12 +205,19 @@ def apply_setting(wf: Dict[str, Any], setting: Dict[str, Any]) -> Dict[str, Any]
 
 
 def add_winner_save(wf: Dict[str, Any], key: str) -> None:
-    """Decode the search's winner and save it (the image that comes back for the task)."""
+    """Decode the search's winner and save it (the image that comes back for the task); show the
+    report (see ``REPORT_NODE``)."""
     sid = search_node(wf)
+    add_report_preview(wf)
     vae = wf[sid]["inputs"].get("vae")
     wf[DECODE_NODE] = {"class_type": "VAEDecode", "inputs": {"samples": [sid, 0], "vae": vae}}
     wf[SAVE_NODE] = {"class_type": "SaveImage", "inputs": {"images": [DECODE_NODE, 0],
                                                            "filename_prefix": f"ns_cluster/{key}"}}
+
+
+def add_report_preview(wf: Dict[str, Any]) -> None:
+    """Show the search's report string in a stock Preview Any (see ``REPORT_NODE``)."""
+    wf[REPORT_NODE] = {"class_type": "PreviewAny", "inputs": {"source": [search_node(wf), 2]}}
 
 
 def digest(obj: Any) -> str:

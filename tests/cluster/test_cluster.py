@@ -68,6 +68,11 @@ def test_sharded_search_equals_one_server_bit_for_bit(pool):
     assert [pixels(x) for x in one["candidate_images"]] == [pixels(x) for x in two["candidate_images"]]
     assert len({pixels(x) for x in one["candidate_images"]}) == 6  # six different candidates
     assert all(c["server"] in pool.names and c["shard_seconds"] > 0 for c in r2["candidates"])
+    # the same search again: the server answers from its cache (the search node does not run), and the
+    # report still comes back, equal
+    again = jobs.sharded_search(pool, wf, shards=2, quiet=True)
+    assert [c["score"] for c in again["report"]["candidates"]] == [c["score"] for c in r1["candidates"]]
+    assert torch.equal(latent(again["winner_latent"]), latent(one["winner_latent"]))
 
 
 def test_refuses_what_cannot_be_split():
