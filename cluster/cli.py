@@ -73,15 +73,9 @@ def open_pool(a) -> workers.Pool:
 def start_pool(address, servers, urls, spec, quiet=False) -> workers.Pool:
     """Ray (embedded when ``address`` is None) and one worker per server."""
     import os
-    if address is None:
-        cpu_only = bool(spec.get("cpu")) or not _has_gpu()
-        if urls:
-            ncpu = len(urls)
-        elif cpu_only:
-            ncpu = servers or 1
-        else:
-            ncpu = os.cpu_count() or 1
-        ray = workers.start_ray(None, num_cpus=ncpu, num_gpus=0 if cpu_only else None)
+    if address is None:  # Ray finds the GPUs itself; enough CPU slots for the servers asked for
+        ncpu = max(os.cpu_count() or 1, servers or 1, len(urls))
+        ray = workers.start_ray(None, num_cpus=ncpu, num_gpus=0 if spec.get("cpu") else None)
     else:
         ray = workers.start_ray(address)
     try:
@@ -92,14 +86,6 @@ def start_pool(address, servers, urls, spec, quiet=False) -> workers.Pool:
     if not quiet:
         print("servers: " + ", ".join(f"{i['name']} {i['url']}" for i in pool.infos), file=sys.stderr)
     return pool
-
-
-def _has_gpu() -> bool:
-    try:
-        import torch
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
 
 
 def main(argv=None):

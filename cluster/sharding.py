@@ -73,6 +73,11 @@ def search_settings(wf: Dict[str, Any]) -> Dict[str, Any]:
         if nid is None or "noise_seed" not in wf[nid]["inputs"]:
             raise ShardError("noise: the advanced search node needs a Random Noise node (noise_seed) to shard")
         seed_node, seed_key = nid, "noise_seed"
+    v = _linked(wf, inputs, "verifier")
+    if v is not None and wf[v].get("class_type") == "NoiseSearchEnsemble":
+        raise ShardError("verifier: a rank ensemble scores candidates by their rank within the set scored together, "
+                         "so shards cannot merge into the single search's result; run it on one server (or use "
+                         "one verifier)")
     count_node, count_key = sid, "candidates"
     st = _linked(wf, inputs, "strategy")
     if st is not None:

@@ -53,6 +53,10 @@ def test_shards_tile_the_seeds_and_merge_to_the_single_search():
     assert m["totals"] == {"nfe": 15, "verifier_calls": 5, "candidates": 5, "shards": 2}
     with pytest.raises(S.ShardError, match="do not tile"):
         S.merge([{"start": 1, "report": shard_report(1, [0.1])}])
+    w = wf()
+    w["verifier"] = {"class_type": "NoiseSearchEnsemble", "inputs": {}}
+    with pytest.raises(S.ShardError, match="verifier: a rank ensemble"):
+        S.shard_workflows(w, 2)
     ens = shard_report(0, [0.1, 0.2])
     ens["candidates"][0]["members"] = [0.1, 0.3]
     with pytest.raises(S.ShardError, match="rank ensemble"):
