@@ -5,7 +5,11 @@ from pathlib import Path
 
 import pytest
 
-ray = pytest.importorskip("ray", reason="the cluster tests need Ray: pip install -r cluster/requirements.txt")
+try:
+    import ray  # noqa: F401
+except ImportError:  # scripts/setup_host.sh installs it; a missing Ray is a broken setup, not a skip
+    raise ImportError("the cluster tests need Ray: bash scripts/setup_host.sh, or "
+                      "pip install -r cluster/requirements.txt") from None
 
 from cluster import workers  # noqa: E402
 from scripts.host import COMFY, VENV_PY, prepare_base_dir  # noqa: E402

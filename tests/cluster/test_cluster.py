@@ -14,6 +14,8 @@ from PIL import Image
 from cluster import jobs, sharding, tasks as T
 from tests.host import workflows as W
 
+pytestmark = pytest.mark.host
+
 
 def search_wf(seed=7, n=6, prompt="a red apple on a table"):
     wf = W.search(W.base(prompt=prompt), seed, W.color_verifier("#c03030"), candidates=n, steps=3, max_batch=4)
