@@ -6,6 +6,7 @@ import json
 import math
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -69,7 +70,7 @@ def sharded_search(pool: workers.Pool, wf: Dict[str, Any], out: Optional[Path] =
     writes report.json, winner.latent, winner.png (and candidates/)."""
     sid = sharding.search_node(wf)
     parts = sharding.shard_workflows(wf, shards or len(pool.handles), candidates, seed)
-    run_id = time.strftime("%Y%m%d-%H%M%S")
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     jobs = []
     for i, p in enumerate(parts):
         w = p["workflow"]
