@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -74,17 +75,18 @@ def overhead_round(pool, seed, size, steps):
 
 
 def project(overhead_s: float, per_candidate_s: float, task_s: float, ks=(1, 2, 4, 8)):
-    """Arithmetic from the measured figures: K servers (GPUs), each costing one task's overhead per
-    task (shard), work split evenly (whole candidates / whole tasks)."""
+    """Arithmetic from the measured overhead: against one server driven directly (no Ray, no
+    overhead), K servers each paying ``overhead_s`` per task (shard), the work split evenly in whole
+    candidates / whole tasks. Model loading (once per server) is left out."""
     out = {"search64": {}, "drawbench": {}}
+    tasks = 200 * 4  # DrawBench: 200 prompts x 4 configurations
     for k in ks:
-        one = overhead_s + 64 * per_candidate_s
+        direct = 64 * per_candidate_s
         kk = overhead_s + math.ceil(64 / k) * per_candidate_s
-        out["search64"][k] = {"seconds": kk, "speedup": one / kk}
-        tasks = 200 * 4  # 200 prompts x 4 configurations
-        one = tasks * (task_s + overhead_s)
+        out["search64"][k] = {"seconds": kk, "direct_one_server_s": direct, "speedup": direct / kk}
+        direct = tasks * task_s
         kk = math.ceil(tasks / k) * (task_s + overhead_s)
-        out["drawbench"][k] = {"seconds": kk, "speedup": one / kk}
+        out["drawbench"][k] = {"seconds": kk, "direct_one_server_s": direct, "speedup": direct / kk}
     return out
 
 
@@ -134,36 +136,49 @@ def main(argv=None):
     finally:
         pool.close()
         tmp.cleanup()
-    ov = res["overhead"]
-    med = {k: H.median([o[k] for o in ov]) for k in ov[0]}
-    s1, s2 = H.median(res["search"]["1"]), H.median(res["search"]["2"])
-    p1, p2 = H.median(res["prompts"]["1"]), H.median(res["prompts"]["2"])
-    per_cand = (s1 - med["ray_overhead"]) / a.candidates
-    task_s = p1 / a.prompts - med["ray_overhead"]
     data = {
         "settings": {"rounds": a.rounds, "candidates": a.candidates, "prompts": a.prompts,
                      "prompt_candidates": a.prompt_candidates, "size": a.size, "steps": a.steps,
                      "overhead_tasks": a.overhead_tasks, "poll_s": Wk.POLL_S},
         "startup_s": {"ray": t_ray, "ray_and_two_servers": t_up},
-        "overhead_s": med, "overhead_rounds": ov,
-        "search_s": {"one_server": s1, "two_servers": s2, "speedup": s1 / s2, "rounds": res["search"]},
-        "prompt_set_s": {"one_server": p1, "two_servers": p2, "speedup": p1 / p2, "rounds": res["prompts"]},
-        "same_result": res["same_result"],
-        "projection": {"note": "arithmetic, not measured: K servers each paying the measured Ray+HTTP overhead "
-                               "per task; per-candidate and per-task compute as listed",
-                       "cpu_here": project(med["ray_overhead"], per_cand, task_s),
-                       "gpu_1s_per_candidate": project(med["ray_overhead"], 1.0, 4.0),
-                       "per_candidate_s_here": per_cand, "task_s_here": task_s},
+        "overhead_rounds": res["overhead"], "search_rounds": res["search"], "prompt_rounds": res["prompts"],
+        "same_result": res["same_result"], "load_average": list(os.getloadavg()),
         "command": H.command_line(), "machine": H.machine(), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+    return render(data, readme=not a.no_readme)
+
+
+def render(data, readme=True):
+    """Medians, the projection, JSON, PNG and the README section, from the measured rounds."""
+    st = data["settings"]
+    ov = data["overhead_rounds"]
+    med = {k: H.median([o[k] for o in ov]) for k in ov[0]}
+    s1, s2 = H.median(data["search_rounds"]["1"]), H.median(data["search_rounds"]["2"])
+    p1, p2 = H.median(data["prompt_rounds"]["1"]), H.median(data["prompt_rounds"]["2"])
+    o = med["ray_overhead"]
+    per_cand = (s1 - o) / st["candidates"]
+    task_s = p1 / st["prompts"] - o
+    data.update({
+        "overhead_s": med,
+        "search_s": {"one_server": s1, "two_servers": s2, "speedup": s1 / s2},
+        "prompt_set_s": {"one_server": p1, "two_servers": p2, "speedup": p1 / p2},
+        "projection": {"note": "arithmetic, not measured: against one server driven directly, K servers each "
+                               "paying the measured Ray+HTTP overhead per task; compute per candidate / task as "
+                               "named; model loading left out",
+                       "gpu_0.25s_per_candidate": project(o, 0.25, 4 * 0.25),
+                       "gpu_1s_per_candidate": project(o, 1.0, 4 * 1.0),
+                       "cpu_here": project(o, per_cand, task_s),
+                       "per_candidate_s_here": per_cand, "task_s_here": task_s},
+    })
+    t_ray, t_up = data["startup_s"]["ray"], data["startup_s"]["ray_and_two_servers"]
     path = H.save_json("cluster", data)
     plt = H.plt()
     fig, (x, y) = plt.subplots(1, 2, figsize=(10, 3.6))
     x.bar(["server", "http", "ray"], [med["http_server"], med["http_wall"], med["ray_wall"]],
           color=["tab:gray", "tab:blue", "tab:orange"])
     x.set_ylabel("s per task (median)")
-    x.set_title(f"one task (N=1, {a.size}², {a.steps} steps)")
-    labels = [f"search N={a.candidates}", f"{a.prompts} prompts × N={a.prompt_candidates}"]
+    x.set_title(f"one task (N=1, {st['size']}², {st['steps']} steps)")
+    labels = [f"search N={st['candidates']}", f"{st['prompts']} prompts × N={st['prompt_candidates']}"]
     import numpy as np
     pos = np.arange(2)
     y.bar(pos - 0.2, [s1, p1], 0.4, label="1 server")
@@ -174,52 +189,68 @@ def main(argv=None):
     y.legend()
     fig.tight_layout()
     fig.savefig(path.with_suffix(".png"), dpi=110)
+    plt.close(fig)
     rows = [["Ray startup (embedded, no dashboard)", t_ray, "-"],
             ["Ray + two CPU servers ready", t_up, "-"],
             ["one task: ComfyUI execution (server)", med["http_server"], "-"],
             ["one task: direct HTTP wall (queue, poll, /view)", med["http_wall"], med["http_overhead"]],
             ["one task: through a Ray actor", med["ray_wall"], med["ray_overhead"]]]
-    t1 = H.table(rows, ["what", "seconds (median)", "overhead over the server's time"])
+    t1 = H.table(rows, ["what", "seconds (median)", "per-task overhead over the server's time (median)"])
     t2 = H.table([[labels[0], s1, s2, s1 / s2], [labels[1], p1, p2, p1 / p2]],
                  ["job", "1 server (s)", "2 servers (s)", "speed-up"])
     pr = data["projection"]
-    t3 = H.table([[k, pr["gpu_1s_per_candidate"]["search64"][k]["speedup"],
-                   pr["gpu_1s_per_candidate"]["drawbench"][k]["speedup"],
-                   pr["cpu_here"]["search64"][k]["speedup"]] for k in (1, 2, 4, 8)],
-                 ["K servers", "64-candidate search, 1 s/candidate", "DrawBench 200×4 tasks, 4 s/task",
-                  "64-candidate search, this CPU's tiny model"])
-    print(t1 + "\n\n" + t2 + "\n\nprojection (arithmetic):\n" + t3)
-    print(f"same merged result on 1 and 2 servers: {res['same_result']}; {path}")
-    if not a.no_readme:
+    t3 = H.table([[k, pr["gpu_0.25s_per_candidate"]["search64"][k]["speedup"],
+                   pr["gpu_1s_per_candidate"]["search64"][k]["speedup"],
+                   pr["gpu_0.25s_per_candidate"]["drawbench"][k]["speedup"],
+                   pr["gpu_1s_per_candidate"]["drawbench"][k]["speedup"]] for k in (1, 2, 4, 8)],
+                 ["K GPUs", "64-candidate search, 0.25 s/candidate", "same, 1 s/candidate",
+                  "DrawBench 200×4 tasks of N=4, 0.25 s/candidate", "same, 1 s/candidate"])
+    print(t1 + "\n\n" + t2 + "\n\nprojection (arithmetic, speed-up over one server driven directly):\n" + t3)
+    print(f"same merged result on 1 and 2 servers: {data['same_result']}; {path}")
+    if readme:
+        m = data["machine"]
         H.update_readme_section("cluster", f"""### Cluster: 1 vs 2 servers, Ray + HTTP overhead per task
 
-`{data['command']}` on {data['machine']['cpu']}, {data['machine']['cores']} cores shared with other jobs, {data['when']};
-tiny checkpoint, {a.size}², euler {a.steps} steps, ColorTarget verifier, CPU servers with one torch thread each.
+`{data['command']}` on {m['cpu']}, {m['cores']} cores shared with other jobs (load average
+{", ".join(f"{x:.1f}" for x in data.get("load_average") or [])} over 1, 5, 15 min at the end), {data['when']}; tiny checkpoint, {st['size']}², euler {st['steps']} steps, ColorTarget verifier, CPU
+servers with one torch thread each; medians of {len(ov)} overhead tasks and {st['rounds']} interleaved rounds.
 JSON: `bench/out/cluster.json`, plot: `bench/out/cluster.png`.
 
 {t1}
 
 {t2}
 
-The merged search on two servers equalled the one-server search (every score, the winner): {res['same_result']}.
+The merged search on two servers equalled the one-server search (every score, the winner): {data['same_result']}.
 Two servers here share two cores with each other, with Ray and with other jobs, so the speed-up above is what
-two shared CPU cores allow; it is not a GPU figure. The overhead is per task (one shard, one prompt): the
-actor's HTTP round trip (polling /history every {Wk.POLL_S} s), the image through Ray's object store, and the
-scheduling.
+two shared CPU cores allow, not a GPU figure. The overhead is per task (one shard, one prompt): Ray's
+scheduling, the actor's HTTP round trip (it polls /history every {st['poll_s']} s), the image back through
+Ray's object store. Starting Ray and the servers is paid once per run.
 
-On paper, from these figures (K servers, each task paying the measured Ray overhead of
-{med['ray_overhead']:.2f} s; compute split evenly; model loading once per server not counted):
+On paper, from the measured overhead ({o:.3f} s per task), against one server driven directly; work split
+evenly; model loading (once per server) left out. The per-candidate GPU times are assumptions for the
+arithmetic (no GPU here), a DrawBench task is a search of N=4:
 
 {t3}
 
-A 64-candidate search at 1 s per candidate on one GPU takes 64 s + overhead; split over K GPUs it takes
-ceil(64/K) s + {med['ray_overhead']:.2f} s. DrawBench is 200 prompts × configurations of independent tasks,
-so it scales with K up to the overhead's share of a task ({med['ray_overhead']:.2f} s against the task's own time).
-The per-candidate and per-task GPU times (1 s, 4 s) are assumptions for the arithmetic, not measured here
-(no GPU on this machine).
+A 64-candidate search at 1 s per candidate takes 64 s on one GPU and ceil(64/K) s + {o:.2f} s on K; past
+K = 64 nothing is left to split. DrawBench is 200 prompts × configurations of independent tasks: it scales
+with K at an efficiency of task time / (task time + {o:.2f} s) until K approaches the number of tasks.
+
+![cluster](out/cluster.png)
 """)
     return data
 
 
+def main_entry(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--render-only", action="store_true", help="recompute medians, projection, PNG and the README "
+                    "section from bench/out/cluster.json (no new measurement)")
+    a, rest = ap.parse_known_args(argv)
+    if a.render_only:
+        import json
+        return render(json.loads((H.OUT / "cluster.json").read_text()))
+    return main(rest)
+
+
 if __name__ == "__main__":
-    main()
+    main_entry()

@@ -1,6 +1,7 @@
 """One embedded Ray instance (127.0.0.1 only) with two CPU ComfyUI servers on the tiny checkpoint,
 shared by every test of this folder; Ray and the servers are shut down at the end of the session."""
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,8 @@ def tiny_base(tmp_path_factory):
 @pytest.fixture(scope="session")
 def pool(tiny_base, tmp_path_factory):
     state = tmp_path_factory.mktemp("cluster_state")
-    r = workers.start_ray(None, num_cpus=2, num_gpus=0, temp_dir=str(Path("/tmp") / f"ns_ray_{os.getpid()}"))
+    ray_tmp = Path("/tmp") / f"ns_ray_{os.getpid()}"  # short: Ray's socket paths must stay under 108 bytes
+    r = workers.start_ray(None, num_cpus=2, num_gpus=0, temp_dir=str(ray_tmp))
     spec = {"base_dir": str(tiny_base), "comfy": str(COMFY), "python": str(VENV_PY), "cpu": True,
             "state_root": str(state)}
     try:
@@ -33,3 +35,4 @@ def pool(tiny_base, tmp_path_factory):
         raise
     yield p
     p.close()
+    shutil.rmtree(ray_tmp, ignore_errors=True)
