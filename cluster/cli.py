@@ -1,4 +1,4 @@
-"""Command line: ``python -m cluster {search,prompts,servers} ...`` (run from the pack's folder).
+"""Command line: ``python -m cluster {search,prompts} ...`` (run from the pack's folder).
 
     # one random search of 64 candidates over every GPU of this machine (embedded Ray, 127.0.0.1 only)
     python -m cluster search --comfy ~/ComfyUI --workflow search_api.json --candidates 64 --out runs/s1
@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import jobs, tasks as T, workers
+from . import jobs, sharding, tasks as T, workers
 
 
 def add_cluster_args(ap: argparse.ArgumentParser) -> None:
@@ -117,6 +117,11 @@ def main(argv=None):
     wf = json.loads(a.workflow.read_text())
     if "nodes" in wf and "links" in wf:
         raise SystemExit(f"{a.workflow} is a UI workflow; export it with 'Export (API)' and pass that file")
+    if a.cmd == "search":
+        try:  # refuse what cannot be split before any server starts
+            sharding.shard_workflows(wf, 1, a.candidates, a.seed)
+        except sharding.ShardError as e:
+            raise SystemExit(f"{a.workflow}: {e}") from None
     if a.cmd == "prompts":
         tasks = T.make_tasks(wf, T.read_prompts(a.prompts), T.parse_grid(a.grid, a.grid_file), a.prompt_node)
         done = T.OutputFolder(a.out).done(a.retry_errors)
