@@ -2,8 +2,12 @@
 import io
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -15,6 +19,7 @@ from cluster import jobs, sharding, tasks as T
 from tests.host import workflows as W
 
 pytestmark = pytest.mark.host
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def search_wf(seed=7, n=6, prompt="a red apple on a table"):
@@ -125,25 +130,41 @@ def test_prompt_set_uses_both_servers_isolates_a_bad_item_and_resumes(pool, tmp_
     assert again["ran"] == 0 and again["skipped"] == 7 and len(lines(out)) == 7
 
 
-def test_interrupt_then_resume(pool, tmp_path):
-    tasks = prompt_tasks(tmp_path, 6)
+def test_ctrl_c_on_the_command_line_stops_cleanly_and_a_rerun_resumes(pool, tmp_path):
+    """``python -m cluster prompts`` (its own embedded Ray, workers attached to this session's two
+    servers by URL) gets SIGINT after two results: it exits 130 with those two kept; the same command
+    again runs the rest, each task once."""
+    (tmp_path / "wf.json").write_text(json.dumps(search_wf(n=2)))
+    (tmp_path / "prompts.txt").write_text("".join(f"prompt {i}\n" for i in range(6)))
     out = tmp_path / "out"
-    seen = []
-
-    def ctrl_c_after_two(row, image):
-        seen.append(row["key"])
-        if len(seen) == 2:
-            raise KeyboardInterrupt  # what Ctrl-C raises in the driver
-    with pytest.raises(KeyboardInterrupt):
-        jobs.run_tasks(pool, tasks, out, quiet=True, on_row=ctrl_c_after_two)
+    cmd = [sys.executable, "-m", "cluster", "prompts", "--workflow", str(tmp_path / "wf.json"),
+           "--prompts", str(tmp_path / "prompts.txt"), "--out", str(out),
+           *[x for i in pool.infos for x in ("--url", i["url"])]]
+    ray_tmp = Path("/tmp") / f"ns_ray_cli_{os.getpid()}"  # short: Ray's socket paths stay under 108 bytes
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
+    proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 180 and proc.poll() is None:
+            if (out / "results.jsonl").exists() and len(lines(out)) >= 2:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        log, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, log[-3000:]
+    assert "run the same command again to resume" in log
     first = lines(out)
-    assert [r["key"] for r in first] == seen and len(first) == 2  # nothing recorded after the stop
-    res = jobs.run_tasks(pool, tasks, out, quiet=True)
-    assert res["skipped"] == 2 and res["ran"] == 4
+    assert 2 <= len(first) < 6 and len({r["key"] for r in first}) == len(first)
+    p2 = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300)
+    assert p2.returncode == 0, (p2.stdout + p2.stderr)[-3000:]
+    assert f"skipped (done before) {len(first)}" in p2.stdout
     rows = lines(out)
-    assert sorted(r["key"] for r in rows) == sorted(t.key for t in tasks) and all(r["status"] == "ok" for r in rows)
-    # both workers are free again: a new search runs at once on both
-    assert jobs.sharded_search(pool, search_wf(n=2), shards=2, quiet=True)["report"]["totals"]["shards"] == 2
+    assert len(rows) == 6 and len({r["key"] for r in rows}) == 6 and all(r["status"] == "ok" for r in rows)
+    assert (out / "summary.png").exists() and "| workflow | 6 | 6 | 0 |" in (out / "table.md").read_text()
+    shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_server_killed_mid_run_the_run_completes_each_item_once(pool, tmp_path):
