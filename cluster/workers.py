@@ -72,12 +72,14 @@ class ComfyWorker:
         ctx = ray.get_runtime_context()
         self.incarnation = 1 + int(bool(ctx.was_current_actor_reconstructed))
         self.node = ctx.get_node_id()
+        self.state: Optional[Path] = None
         if spec.get("url"):
             self.host = ComfyHost.attach(spec["url"], timeout=float(spec.get("timeout", 60)))
         else:
             gpus = ray.get_gpu_ids()
             cpu = bool(spec.get("cpu")) or not gpus
-            state = Path(spec.get("state_root") or tempfile.gettempdir()) / f"{name}-{uuid.uuid4().hex[:6]}"
+            state = Path(spec.get("state_root") or tempfile.gettempdir()) / f"ns_cluster_{name}-{uuid.uuid4().hex[:6]}"
+            self.state = state
             self.host = ComfyHost.start(spec.get("base_dir"), cpu=cpu, comfy=spec.get("comfy"),
                                         python=spec.get("python") or sys.executable, state_dir=state,
                                         extra_args=tuple(spec.get("extra_args", ())), die_with_parent=True,
@@ -105,6 +107,7 @@ class ComfyWorker:
                     for item in out.get(kind, []):
                         files.setdefault(nid, []).append({"kind": kind, "filename": item["filename"],
                                                           "data": self.host.view(item)})
+                        self._forget(item)
         except Exception as e:  # noqa: BLE001 - sorted below: the input's fault, or the server's
             if not self.host.alive():
                 self._die(e)
@@ -121,10 +124,20 @@ class ComfyWorker:
         """The server's /object_info (node inputs and their defaults)."""
         return self.host.get("/object_info", timeout=120)
 
+    def _forget(self, item: Dict[str, Any]) -> None:
+        """Delete a file this worker's own server saved, once it is on its way to the driver (the
+        driver's output folder keeps it; a long run does not fill the disk twice)."""
+        if self.state is None or item.get("type", "output") != "output":
+            return
+        try:
+            (self.state / "output" / item.get("subfolder", "") / item["filename"]).unlink()
+        except OSError:
+            pass
+
     def _die(self, why: BaseException):
         sys.stderr.write(f"[cluster] {self.name}: server gone ({type(why).__name__}: {why}); restarting\n")
         sys.stderr.flush()
-        self.host.stop()
+        self.stop()
         os._exit(1)  # an unexpected exit: Ray restarts the actor and re-runs its task (max_task_retries)
 
     def interrupt(self) -> bool:
@@ -138,6 +151,9 @@ class ComfyWorker:
 
     def stop(self) -> None:
         self.host.stop()
+        if self.state is not None:
+            import shutil
+            shutil.rmtree(self.state, ignore_errors=True)
 
 
 def actor_class(ray):
