@@ -13,12 +13,20 @@ available). ``N=1`` (no search) is always the first row, the paper's baseline.
 Resumable: every finished (prompt, configuration) is a line of ``OUT/results.jsonl``; a rerun skips
 them. ``OUT/table.md`` and ``OUT/summary.json`` are rewritten at the end.
 
+The images are made through the cluster room (``cluster/``, Ray): one server by default, or
+``--servers K`` (one per GPU), several ``--url``, or ``--address`` of a Ray cluster; each task's
+winner, report and line stream into ``OUT/generation/`` (resumable the same way) and are scored
+here as they arrive.
+
     # a GPU machine with real weights (in ComfyUI's models/checkpoints and models/verifiers or the HF cache)
     .host/venv/bin/python bench/drawbench.py --url http://127.0.0.1:8188 --checkpoint sd_v1-5.safetensors \\
         --search-verifier image_reward --configs 1 4 16 zero_order:4x4 paths:4x2 --steps 30 --size 512 --out bench/out/drawbench
 
     # CPU smoke test on the tiny checkpoint with tiny random-weight evaluation verifiers
     .host/venv/bin/python bench/drawbench.py --tiny --limit 2 --out bench/out/drawbench_smoke
+
+    # every GPU of this machine, one server each, from your ComfyUI folder (checkpoint by name)
+    python bench/drawbench.py --comfy ~/ComfyUI --servers 8 --checkpoint sd_v1-5.safetensors ...
 
 Search verifiers: sharpness, color, clip, aesthetic, image_reward, ensemble (clip + aesthetic +
 image_reward by average rank). Configurations: ``N`` (random search, N candidates),
@@ -38,6 +46,8 @@ from typing import Dict, List
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import host_common as H  # noqa: E402
+from cluster import jobs as J, tasks as T  # noqa: E402
+from cluster.cli import start_pool  # noqa: E402
 
 PROMPTS = Path(__file__).resolve().parent / "data" / "drawbench.txt"
 EVAL_COLUMNS = ("Aesthetic", "CLIPScore", "ImageReward", "LLM grader")
@@ -148,6 +158,24 @@ def build_workflow(info, a, specs: Specs, prompt: str, config: str, seed: int):
     return label, wf
 
 
+def open_pool(a, ckpt_path, tmp: Path):
+    """The cluster's workers for this run (see cluster/cli.py): the --url servers, or servers
+    started from --comfy, or from the test host with the checkpoint in a prepared base directory."""
+    from scripts.host import COMFY, VENV_PY, prepare_base_dir
+    gpu = H.cuda_available() and not a.url
+    spec = {"cpu": not gpu}
+    if a.comfy is not None:
+        spec["comfy"] = str(a.comfy.expanduser().resolve())
+    elif not a.url:
+        base = prepare_base_dir(tmp / "base", ckpt_path)
+        spec.update(base_dir=str(base), comfy=str(COMFY), python=str(VENV_PY))
+    return start_pool(a.address, a.servers, a.url, spec)
+
+
+def ray_get(pool, ref):
+    return pool.ray.get(ref, timeout=300)
+
+
 def load_evaluators(specs: Specs, which: List[str]):
     import torch
     try:
@@ -195,7 +223,15 @@ def summarize(rows: List[Dict], configs: List[str], columns) -> Dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", default=None, help="an existing ComfyUI server (else one is started, scripts/host.py)")
+    ap.add_argument("--url", action="append", default=[],
+                    help="an existing ComfyUI server (repeat for several); else servers are started")
+    ap.add_argument("--servers", type=int, default=None,
+                    help="servers to start (default: one per GPU, one on a CPU machine)")
+    ap.add_argument("--address", default=None, help="a Ray cluster to run on (default: an embedded, "
+                    "loopback-only Ray instance); its nodes need the checkpoint in --comfy's models")
+    ap.add_argument("--comfy", type=Path, default=None, help="your ComfyUI folder to start servers from "
+                    "(its models and custom nodes; --checkpoint is a name there); default: the test host "
+                    "with the checkpoint linked into a temporary base directory")
     ap.add_argument("--checkpoint", default=H.CKPT, help="checkpoint: a name in the server's models/checkpoints, "
                     "or (when the server is started here) a path to link in")
     ap.add_argument("--search-verifier", default="image_reward",
@@ -241,35 +277,47 @@ def main(argv=None):
         make_tiny_specs(Path(tmp.name), a)
     specs = Specs(a)
     t0 = time.time()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # a plain counter
-        tqdm = None
     if todo:
         evals = load_evaluators(specs, a.eval)
-        with H.comfy_server(url=a.url, checkpoint=ckpt_path, gpu=H.cuda_available() and not a.url) as host, \
-                open(done_path, "a") as f:
-            info = host.get("/object_info")
-            bar = tqdm(total=len(todo), desc="drawbench", unit="img") if tqdm else None
-            for k, (i, c) in enumerate(todo):
+        pool = open_pool(a, ckpt_path, Path(tmp.name))
+        try:
+            info = ray_get(pool, pool.handles[0].object_info.remote())
+            tasks = []
+            for i, c in todo:
                 label, wf = build_workflow(info, a, specs, prompts[i], c, a.seed + 1000 * i)
-                out, secs = H.timed_run(host, wf, timeout=3600)
-                rep = H.search_report(out)
-                png = host.view(out["save"]["images"][0])
-                row = {"prompt_index": i, "prompt": prompts[i], "config": c, "label": label,
-                       "search_verifier": a.search_verifier, "best_seed": rep["best"].get("seed"),
-                       "search_score": rep["best"].get("score"), "nfe": rep["totals"]["nfe"],
-                       "verifier_calls": rep["totals"]["verifier_calls"], "seconds": secs,
-                       "scores": evaluate(evals, png, prompts[i])}
-                f.write(json.dumps(row) + "\n")
-                f.flush()
-                rows.append(row)
-                if bar:
-                    bar.update(1)
-                else:
-                    print(f"[{k + 1}/{len(todo)}] prompt {i} {label}: {row['scores']}", flush=True)
-            if bar:
-                bar.close()
+                T.add_report_preview(wf)
+                key = f"p{i:04d}_{T.slug(c, 20)}_{T.digest([prompts[i], c, a.seed + 1000 * i])}"
+                tasks.append(T.Task(key=key, workflow=wf, prompt_index=i, prompt=prompts[i],
+                                    setting={"config": c}, label=label, fetch=("save",)))
+            by_key = {t.key: t for t in tasks}
+            with open(done_path, "a") as f:
+                def scored(gen, png):
+                    t = by_key[gen["key"]]
+                    if gen.get("status") != "ok":  # left out of the table; the next run tries it again
+                        print(f"prompt {t.prompt_index} {t.label} failed on {gen.get('server')}: {gen.get('error')}",
+                              file=sys.stderr, flush=True)
+                        return
+                    i, c = t.prompt_index, t.setting["config"]
+                    row = {"prompt_index": i, "prompt": prompts[i], "config": c, "label": t.label,
+                           "search_verifier": a.search_verifier, "best_seed": gen["best_seed"],
+                           "search_score": gen["best_score"], "nfe": gen["nfe"],
+                           "verifier_calls": gen["verifier_calls"],
+                           "seconds": gen.get("server_seconds") or gen["seconds"], "server": gen.get("server"),
+                           "scores": evaluate(evals, png, prompts[i])}
+                    f.write(json.dumps(row) + "\n")
+                    f.flush()
+                    rows.append(row)
+                    done.add((i, c))
+
+                gen_dir = a.out / "generation"
+                J.run_tasks(pool, tasks, gen_dir, retry_errors=True, on_row=scored)
+                # made in an earlier run that stopped before scoring them
+                for g in T.OutputFolder(gen_dir).rows():
+                    t = by_key.get(g["key"])
+                    if t is not None and (t.prompt_index, t.setting["config"]) not in done and g.get("image"):
+                        scored(g, (gen_dir / g["image"]).read_bytes())
+        finally:
+            pool.close()
     tmp.cleanup()
     rows = [r for r in rows if r["prompt_index"] < len(prompts)]
     summ = summarize(rows, configs, a.eval)

@@ -111,37 +111,74 @@ def frontend_args() -> list:
     return ["--front-end-root", str(static)]
 
 
+def _die_with_parent():  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the server gets SIGTERM when the process that started it dies (a killed Ray worker
+    must not leave its ComfyUI server behind)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the caller stops the server itself
+        pass
+    os.setsid()
+
+
 class ComfyHost:
-    def __init__(self, base_dir: Path, port: int, proc: subprocess.Popen, log_path: Path):
+    def __init__(self, base_dir: Optional[Path], port: int, proc: Optional[subprocess.Popen],
+                 log_path: Optional[Path], url: Optional[str] = None):
         self.base_dir, self.port, self.proc, self.log_path = base_dir, port, proc, log_path
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = url or f"http://127.0.0.1:{port}"
         self.client_id = uuid.uuid4().hex
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def start(cls, base_dir: Path, port: Optional[int] = None, extra_args=(), timeout: float = 180,
-              env: Optional[Dict[str, str]] = None, cpu: Optional[bool] = None) -> "ComfyHost":
+              env: Optional[Dict[str, str]] = None, cpu: Optional[bool] = None, comfy: Optional[Path] = None,
+              python: Optional[Path] = None, state_dir: Optional[Path] = None,
+              die_with_parent: bool = False) -> "ComfyHost":
         """Start the server. ``cpu=False`` leaves out ``--cpu`` and the one-thread setting, so ComfyUI
         uses the GPU (and accepts its --highvram / --novram flags); ``None``: ``--cpu`` unless
-        NOISE_SEARCH_GPU=1."""
+        NOISE_SEARCH_GPU=1.
+
+        ``comfy`` / ``python``: a ComfyUI folder and the Python that runs it (default: the test
+        host's). ``base_dir`` None: the ComfyUI folder's own models and custom nodes (a user's
+        install). ``state_dir``: this server's own output, temp and user folders, database and log,
+        so several servers can share one base directory or install. ``die_with_parent``: the
+        server ends when the process that started it dies (Linux)."""
         if cpu is None:
             cpu = os.environ.get("NOISE_SEARCH_GPU", "") != "1"
-        if not (COMFY / "main.py").exists():
-            raise HostError(f"no ComfyUI at {COMFY}: run `bash scripts/setup_host.sh` first")
-        base_dir = Path(base_dir)
+        comfy = Path(comfy) if comfy else COMFY
+        python = Path(python) if python else VENV_PY
+        if not (comfy / "main.py").exists():
+            raise HostError(f"no ComfyUI at {comfy}: run `bash scripts/setup_host.sh` first, or give the folder "
+                            "that holds ComfyUI's main.py")
+        base_dir = Path(base_dir) if base_dir is not None else None
+        state = Path(state_dir) if state_dir is not None else base_dir
+        if state is None:
+            raise HostError("ComfyHost.start: give a base_dir, a state_dir, or both")
         port = port or free_port()
-        log_path = base_dir / "comfyui.log"
+        log_path = state / "comfyui.log"
         e = {**os.environ, **({"OMP_NUM_THREADS": "1"} if cpu else {}), "PYTHONUNBUFFERED": "1",
              "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1", **(env or {})}
-        cmd = [str(VENV_PY), str(COMFY / "main.py"), *(["--cpu"] if cpu else []), "--listen", "127.0.0.1",
-               "--port", str(port), "--base-directory", str(base_dir), "--disable-auto-launch",
+        dirs = [] if base_dir is None else ["--base-directory", str(base_dir)]
+        if state_dir is not None:
+            for sub in ("output", "temp", "user"):
+                (state / sub).mkdir(parents=True, exist_ok=True)
+            dirs += ["--output-directory", str(state / "output"), "--temp-directory", str(state),
+                     "--user-directory", str((state / "user").resolve())]
+        cmd = [str(python), str(comfy / "main.py"), *(["--cpu"] if cpu else []), "--listen", "127.0.0.1",
+               "--port", str(port), *dirs, "--disable-auto-launch",
                # the database beside the rest of this server's state (its default is inside the core)
-               "--database-url", f"sqlite:///{(base_dir / 'user' / 'comfyui.db').resolve()}",
+               "--database-url", f"sqlite:///{(state / 'user' / 'comfyui.db').resolve()}",
                *frontend_args(), *os.environ.get("NOISE_SEARCH_SERVER_ARGS", "").split(), *extra_args]
         log = open(log_path, "w")
-        proc = subprocess.Popen(cmd, cwd=str(COMFY), stdout=log, stderr=subprocess.STDOUT, env=e,
-                                start_new_session=True)
-        host = cls(base_dir, port, proc, log_path)
+        if die_with_parent:
+            proc = subprocess.Popen(cmd, cwd=str(comfy), stdout=log, stderr=subprocess.STDOUT, env=e,
+                                    preexec_fn=_die_with_parent)
+        else:
+            proc = subprocess.Popen(cmd, cwd=str(comfy), stdout=log, stderr=subprocess.STDOUT, env=e,
+                                    start_new_session=True)
+        host = cls(state, port, proc, log_path)
         try:
             host._wait_ready(timeout)
             host.check_pack_loaded()
@@ -150,10 +187,29 @@ class ComfyHost:
             raise
         return host
 
+    @classmethod
+    def attach(cls, url: str, timeout: float = 30) -> "ComfyHost":
+        """A server someone else started (``http://host:port``): nothing to stop; the pack must be loaded."""
+        url = url.rstrip("/")
+        host = cls(None, urllib.parse.urlparse(url).port or 80, None, None, url=url)
+        host._wait_ready(timeout)
+        host.check_pack_loaded()
+        return host
+
+    def alive(self) -> bool:
+        """Whether the server still answers (and, when started here, its process still runs)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            return False
+        try:
+            self.get("/system_stats", timeout=5)
+            return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
+
     def _wait_ready(self, timeout: float):
         t0 = time.time()
         while time.time() - t0 < timeout:
-            if self.proc.poll() is not None:
+            if self.proc is not None and self.proc.poll() is not None:
                 raise HostError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
             try:
                 self.get("/system_stats", timeout=2)
@@ -174,7 +230,7 @@ class ComfyHost:
             raise HostError(f"no NoiseSearch nodes in /object_info; log:\n{log[-6000:]}")
 
     def stop(self):
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             import signal
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -193,6 +249,8 @@ class ComfyHost:
         self.stop()
 
     def log(self) -> str:
+        if self.log_path is None:
+            return ""
         try:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
@@ -223,9 +281,9 @@ class ComfyHost:
             raise HostError(f"POST /prompt rejected ({e.code}): {e.read().decode(errors='replace')}") from None
         return r["prompt_id"]
 
-    def wait(self, prompt_id: str, timeout: float = 600) -> Dict[str, Any]:
+    def wait(self, prompt_id: str, timeout: float = 600, poll: float = 0.25) -> Dict[str, Any]:
         """The history entry of a finished prompt; raises HostError with the server's error
-        message if the prompt failed."""
+        message if the prompt failed. ``poll``: seconds between looks at /history."""
         t0 = time.time()
         while time.time() - t0 < timeout:
             h = self.get(f"/history/{prompt_id}")
@@ -236,9 +294,9 @@ class ComfyHost:
                     if st.get("status_str") == "error":
                         raise HostError(f"prompt {prompt_id} failed: {self.error_message(entry)}")
                     return entry
-            if self.proc.poll() is not None:
+            if self.proc is not None and self.proc.poll() is not None:
                 raise HostError(f"ComfyUI died while running the prompt:\n{self.log()[-4000:]}")
-            time.sleep(0.25)
+            time.sleep(poll)
         raise HostError(f"prompt {prompt_id} not finished after {timeout:.0f} s")
 
     @staticmethod

