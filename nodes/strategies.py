@@ -60,7 +60,7 @@ class NoiseSearchZeroOrder(io.ComfyNode):
                                        "(the paper's reference neighbours); 0.5: cos 0.87, RMS 0.52; 1: cos 0, "
                                        "RMS 1.41"),
                 io.Int.Input("iterations", default=4, min=1, max=1024,
-                             tooltip="K: iterations; at most 1 + K x (N + 1) trajectories (a restart adds a pivot)."),
+                             tooltip="K: iterations; at most K x (N + 1) trajectories (N neighbours, plus a fresh pivot after a restart)."),
             ],
             outputs=[out(Strategy, "strategy", STRATEGY_OUT)])
 
