@@ -43,7 +43,7 @@ def load_nodes():
 
 
 def _cell(text):
-    return " ".join(str(text or "").split()).replace("|", "\\|")
+    return " ".join(str(text or "").split())
 
 
 def page(schema) -> str:
@@ -52,14 +52,14 @@ def page(schema) -> str:
     if schema.node_id in EXTRA:
         lines += [EXTRA[schema.node_id], ""]
     if schema.inputs:
-        lines += ["## Inputs", "", "| input | type | |", "|---|---|---|"]
+        lines += ["## Inputs", ""]
         for i in schema.inputs:
-            opt = " (optional)" if i.optional else ""
-            lines.append(f"| `{i.id}`{opt} | {i.get_io_type()} | {_cell(i.tooltip)} |")
+            opt = ", optional" if i.optional else ""
+            lines.append(f"- `{i.id}` ({i.get_io_type()}{opt}): {_cell(i.tooltip)}")
         lines.append("")
-    lines += ["## Outputs", "", "| output | type | |", "|---|---|---|"]
+    lines += ["## Outputs", ""]
     for o in schema.outputs:
-        lines.append(f"| `{o.display_name or o.id}` | {o.get_io_type()} | {_cell(o.tooltip)} |")
+        lines.append(f"- `{o.display_name or o.id}` ({o.get_io_type()}): {_cell(o.tooltip)}")
     lines += ["", "More: the pack's README (Nodes) and docs/verifiers.md.", ""]
     return "\n".join(lines)
 

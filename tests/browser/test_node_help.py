@@ -15,16 +15,25 @@ ADD_NODE_JS = """async () => {
   const n = LiteGraph.createNode('NoiseSearchSampler');
   n.pos = [300, 200];
   app.graph.add(n);
-  app.canvas.deselectAll?.();
-  app.canvas.select ? app.canvas.select(n) : app.canvas.selectNode(n);
+  app.canvas.ds.scale = 1; app.canvas.ds.offset = [0, 0];
   app.canvas.setDirty(true, true);
-  return n.id;
+  await new Promise(r => setTimeout(r, 300));
+  // where the node's title is on the page, for a click as the user selects it
+  const rect = app.canvas.canvas.getBoundingClientRect();
+  const [x, y] = app.canvas.ds.convertOffsetToCanvas([n.pos[0] + 60, n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT / 2]);
+  return {id: n.id, x: rect.left + x / (window.devicePixelRatio || 1), y: rect.top + y / (window.devicePixelRatio || 1)};
 }"""
 
 
 def test_help_page_opens_in_the_node_help_panel(comfy_page):
     page, log = comfy_page
-    page.evaluate(ADD_NODE_JS)
+    at = page.evaluate(ADD_NODE_JS)
+    # select it, as a user does: the selection toolbox appears (Nodes 2.0 draws the node as DOM)
+    el = page.locator(f'[data-node-id="{at["id"]}"]')
+    if el.count():
+        el.first.click(position={"x": 60, "y": 12})
+    else:
+        page.mouse.click(at["x"], at["y"])
     button = page.locator('[data-testid="info-button"]').first
     button.wait_for(state="visible", timeout=15000)
     button.click()
