@@ -45,7 +45,8 @@ def _search_outputs():
     return [
         out(io.Latent, "best_latent", "The winning candidate's latent (the finished sample, σ = 0): decode it, "
                                       "or take it to a second pass."),
-        out(io.Image, "candidates", "Every finished candidate, decoded (the winner among them)."),
+        out(io.Image, "candidates", "Every finished candidate, decoded (the winner among them).",
+            id_="candidate_images"),
         out(io.String, "report", "JSON report: every candidate's seed, score and NFE, the totals, the settings and "
                                  "the recipe that rebuilds the winner (Noise Search Replay; Save Search Report "
                                  "writes it to a file)."),

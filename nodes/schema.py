@@ -25,10 +25,12 @@ def schema(**fields) -> io.Schema:
     return io.Schema(**{k: v for k, v in fields.items() if k in _SCHEMA_FIELDS})
 
 
-def out(kind, name: str, tooltip: str):
+def out(kind, name: str, tooltip: str, id_: str = None):
     """An output whose name is ``name`` on both hosts (the V1 ``RETURN_NAMES`` of earlier releases:
-    a V3 output without a display name would be named after its type)."""
-    return kind.Output(name, display_name=name, tooltip=tooltip)
+    a V3 output without a display name would be named after its type). ``id_``: its schema id where
+    ``name`` is also an input's (the floor refuses an id shared by an input and an output; the name
+    the frontend and saved workflows see is the display name)."""
+    return kind.Output(id_ or name, display_name=name, tooltip=tooltip)
 
 
 #: the seed widget. ``control_after_generate: True`` shows ComfyUI's control widget with
