@@ -7,140 +7,30 @@ stops early: ``process_latent_out(inverse_noise_scaling(sigma, x))``); the backe
 model space only to re-noise.
 
 Bit-exact parity with a stock KSampler: a row started by :meth:`sample` from the noise a KSampler
-draws for seed ``s`` (the host's ``prepare_noise``, see ``search_nodes.host_noise``) runs through
+draws for seed ``s`` (the host's ``prepare_noise``, see ``search_run.host_noise``) runs through
 the same calls as that KSampler at batch 1; for samplers that draw noise during sampling
 (ancestral, SDE), each row gets the noise sampler the host builds for it alone with its seed
 (``step_noise.with_row_noise``). NFE are planned by counting the host sampler's model calls
-(``step_noise.probe_nfe``), never from a table.
+(nodes/nfe_cost.py), never from a table; what each model call does (NFE and FLOPs counted, rows
+split for row-exact runs) is nodes/model_calls.py.
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
-import logging
 import os
-import weakref
-from typing import Callable, Dict, Optional
+from typing import Callable, Optional
 
 import torch
 
 import comfy.model_management
-import comfy.model_patcher
 import comfy.model_sampling
 import comfy.samplers
-import comfy.utils
 
 from ..search.batching import Batcher
 from . import step_noise
+from .model_calls import ModelCalls
+from .nfe_cost import NfePlan
 from ..search.noise import renoise as renoise_model_space
-
-
-#: FLOPs of one latent row through a diffusion model, per model object and input signature
-_FLOPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _flops_key(args) -> tuple:
-    c = args.get("c", {})
-    ctx = c.get("c_crossattn")
-    return (tuple(args["input"].shape[1:]), str(args["input"].dtype),
-            tuple(ctx.shape[1:]) if isinstance(ctx, torch.Tensor) else None)
-
-
-def _split_rows(args, latents: int):
-    """Split one UNet call over ``latents`` latents into per-latent calls.
-
-    ComfyUI concatenates one chunk of all latents per condition (cond, uncond, …), so latent r's rows
-    are r, r + B, r + 2B, … — in the same order a batch-1 sampler puts them. Returns a list of
-    (row index, args) or None when the call has a shape this cannot split exactly (e.g. ControlNet)."""
-    x = args["input"]
-    n = x.shape[0]
-    c = args.get("c", {})
-    if n % latents or "control" in c:
-        return None
-    chunks = n // latents
-    t = args["timestep"]
-    if not isinstance(t, torch.Tensor) or t.shape[0] != n:
-        return None
-    out = []
-    for r in range(latents):
-        idx = torch.tensor([j * latents + r for j in range(chunks)], device=x.device)
-        sub_c = {}
-        for k, v in c.items():
-            if k == "transformer_options":
-                v = dict(v)
-                sig = v.get("sigmas")
-                if isinstance(sig, torch.Tensor) and sig.shape[0] == latents:
-                    v["sigmas"] = sig[r:r + 1]
-                sub_c[k] = v
-            elif isinstance(v, torch.Tensor):
-                if v.shape[0] != n:
-                    return None
-                sub_c[k] = v[idx.to(v.device)]
-            elif v is None or isinstance(v, (int, float, str, bool)):
-                sub_c[k] = v
-            else:
-                return None
-        out.append((idx, {**args, "input": x[idx], "timestep": t[idx.to(t.device)], "c": sub_c}))
-    return out
-
-
-class ModelCalls:
-    """The guider's model options for one sampling run of ``latents`` latents: counts NFE (one per
-    latent per post-CFG call, as the host counts sampler steps) and latent rows through the
-    diffusion model, measures the model's FLOPs once per model and shape, and with
-    ``den.row_exact`` runs the model one latent at a time (the exact call a batch-1 sampler makes)."""
-
-    def __init__(self, den: "ComfyDenoiser", latents: int):
-        self.den, self.latents = den, latents
-        self.nfe = self.rows = 0
-        self.prev = None
-
-    def options(self, orig: dict) -> dict:
-        self.prev = orig.get("model_function_wrapper")
-        opts = comfy.model_patcher.create_model_options_clone(orig)
-        opts = comfy.model_patcher.set_model_options_post_cfg_function(opts, self._count)
-        opts["model_function_wrapper"] = self._wrapper
-        return opts
-
-    def _count(self, args):
-        self.nfe += args["denoised"].shape[0]
-        return args["denoised"]
-
-    def _one(self, apply_model, args):
-        if self.prev is not None:
-            return self.prev(apply_model, args)
-        return apply_model(args["input"], args["timestep"], **args["c"])
-
-    def _call(self, apply_model, args):
-        if not self.den.row_exact or self.latents == 1:
-            return self._one(apply_model, args)
-        split = _split_rows(args, self.latents)
-        if split is None:
-            self.den.row_exact_fallbacks += 1
-            return self._one(apply_model, args)
-        out = None
-        for idx, sub in split:
-            o = self._one(apply_model, sub)
-            if out is None:
-                out = o.new_empty((args["input"].shape[0], *o.shape[1:]))
-            out[idx] = o
-        return out
-
-    def _wrapper(self, apply_model, args):
-        n = args["input"].shape[0]
-        self.rows += n
-        cache = _FLOPS.setdefault(self.den.guider.model_patcher.model, {})
-        key = _flops_key(args)
-        if self.den.flops_per_row is None and key not in cache:  # counted once per model and shape
-            from torch.utils.flop_counter import FlopCounterMode
-            with FlopCounterMode(display=False) as fc:
-                out = self._call(apply_model, args)
-            cache[key] = fc.get_total_flops() / max(1, n)
-            self.den.flops_per_row = cache[key]
-            return out
-        if self.den.flops_per_row is None:
-            self.den.flops_per_row = cache[key]
-        return self._call(apply_model, args)
 
 
 def _conds_use_seed(model) -> bool:
@@ -187,34 +77,18 @@ class ComfyDenoiser:
         self.row_exact = (patcher.load_device.type == "cpu") if env == "auto" else env in ("1", "true", "on")
         self.row_exact_fallbacks = 0
         self.batcher = Batcher(max_batch)
-        self._costs: Dict[tuple, int] = {}
+        #: the NFE plan (nodes/nfe_cost.py): the sampler's model calls counted on a stand-in model
+        self.plan = NfePlan(sampler, patcher, self.sigmas, self.latent_shape, self.sampler_name)
         #: samplers whose NFE depends on the model's answers (adaptive step size, e.g. dpm_adaptive)
-        #: (also True when the stand-in model cannot drive the sampler: its NFE are then unplanned)
-        self.variable_cost = self._probe(step_noise.probe_is_variable, self.sigmas) in (True, None)
+        self.variable_cost = self.plan.variable_cost
         #: run one latent at a time: the model's conditioning reads the sampler's seed, or the sampler
         #: controls its step size on the whole batch (rows would change each other's steps)
         self._per_row = self.variable_cost or _conds_use_seed(patcher.model)
 
-    # -- cost ---------------------------------------------------------------------------------
+    # -- cost (nodes/nfe_cost.py) ---------------------------------------------------------------
     def cost(self, start: int, end: int) -> int:
-        """NFE for one latent from index ``start`` to ``end``: the model calls the host's sampler
-        function makes over exactly that slice of the schedule, counted once by running it against
-        a stand-in model (``step_noise.probe_nfe``). The reported NFEs are always the counted ones."""
-        if end <= start:
-            return 0
-        if (start, end) not in self._costs:
-            n = self._probe(step_noise.probe_nfe, self.sigmas[start:end + 1])
-            self._costs[start, end] = end - start if n is None else n  # unplanned: one per step
-        return self._costs[start, end]
-
-    def _probe(self, fn, sigmas):
-        try:
-            return fn(self.sampler, self.guider.model_patcher, sigmas, self.latent_shape)
-        except Exception as e:  # noqa: BLE001 - a sampler the stand-in cannot drive still samples
-            logging.getLogger("noise_search").warning("noise search: cannot count the NFE of sampler %r (%s: %s); "
-                                                      "budgets are refused for it", self.sampler_name,
-                                                      type(e).__name__, e)
-            return None
+        """NFE for one latent from index ``start`` to ``end`` (see :class:`NfePlan`)."""
+        return self.plan.cost(start, end)
 
     @property
     def stochastic(self) -> bool:
@@ -223,13 +97,9 @@ class ComfyDenoiser:
         return fn is not None and step_noise.takes_noise_sampler(fn)
 
     def draws_noise(self, start: int, end: int) -> bool:
-        """Whether the sampler adds step noise between indices ``start`` and ``end`` (probed once per
-        slice, ``step_noise.probe_draws_noise``); False when it cannot be probed."""
-        key = ("noise", start, end)
-        if key not in self._costs:
-            self._costs[key] = self.stochastic and bool(
-                self._probe(step_noise.probe_draws_noise, self.sigmas[start:end + 1]))
-        return self._costs[key]
+        """Whether the sampler adds step noise between indices ``start`` and ``end`` (see
+        :meth:`NfePlan.draws_noise`)."""
+        return self.stochastic and self.plan.draws_noise(start, end)
 
     @property
     def sampler_name(self) -> str:
@@ -321,10 +191,6 @@ class ComfyDenoiser:
         return xb if self._pure_noise(end) else self._from_model(xb, sb)
 
     # -- scoring --------------------------------------------------------------------------------
-    @staticmethod
-    def _key(row: torch.Tensor) -> bytes:
-        return hashlib.sha1(row.contiguous().numpy().tobytes()).digest()
-
     def score(self, x0, mid_x0=None):
         if self.scorer is None:
             raise RuntimeError("this search has no verifier to score with")

@@ -12,8 +12,14 @@ def test_host_core_is_installed():
 
 PRELUDE = _BASE + r'''
 import importlib
-sn = importlib.import_module("nspack.nodes.search_nodes")
 vn = importlib.import_module("nspack.nodes.verifier_nodes")
+rn = importlib.import_module("nspack.nodes.reports")
+Scorer = importlib.import_module("nspack.nodes.scoring").Scorer
+
+
+def score_node(*a, **k):  # Score Images as the executor runs it: outputs and UI payload
+    o = rn.NoiseSearchScoreImages.execute(*a, **k)
+    return {"ui": o.ui, "result": o.args}
 rt = importlib.import_module("nspack.nodes.verifier_runtime")
 S = importlib.import_module("nspack.search")
 V = importlib.import_module("nspack.verifiers")
@@ -38,12 +44,12 @@ def strict(text):  # JSON without NaN / Infinity
     return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
 
 # -- Score Images: non-finite scores rank lowest, never the best, never literal NaN in the JSON ---
-bright = vn.NoiseSearchBrightness().build(0.5)[0]
+bright = vn.NoiseSearchBrightness.execute(0.5)[0]
 @section("score images: NaN ranks lowest, JSON without NaN")
 def _():
   for levels, best in (([0.1, float("nan"), 0.5, 0.3], 2), ([float("nan"), 0.1, 0.5, 0.3], 2)):
     imgs = torch.stack([torch.full((4, 4, 3), v) for v in levels])
-    out = vn.NoiseSearchScoreImages().run(imgs, bright)["result"]
+    out = score_node(imgs, bright)["result"]
     assert torch.equal(out[1], imgs[best:best + 1]) and out[3] == 0.0, (levels, out[3])
     detail = strict(out[2])
     assert detail["best_index"] == best, (levels, detail)
@@ -52,7 +58,7 @@ def _():
 @section("score images: all NaN is an error naming 'images'")
 def _():
   try:
-    vn.NoiseSearchScoreImages().run(torch.full((2, 4, 4, 3), float("nan")), bright)
+    score_node(torch.full((2, 4, 4, 3), float("nan")), bright)
   except ValueError as e:
     assert "'images'" in str(e), e
   else:
@@ -104,19 +110,19 @@ rt.prepare(ens)
 @section("zero-order with a rank ensemble: the pivot is ranked with its neighbours")
 def _():
     # P(0,0), A(10,10), B(5,20): A becomes the pivot; D(11,11) beats A on both members and must win
-    den = FakeDen(sn.Scorer(VAE(), ens, 4), [(0, 0), (10, 10), (5, 20), (11, 11), (1, 1)])
+    den = FakeDen(Scorer(VAE(), ens, 4), [(0, 0), (10, 10), (5, 20), (11, 11), (1, 1)])
     res = S.ZeroOrderSearch(n_neighbors=2, lam=0.5, iterations=2).run(den, 1, max_batch=4)
     assert res.recipe["winner"]["candidate"] == 3 and res.recipe["restarts"] == [], (res.recipe, res.candidates)
 
 @section("no 'scored one image at a time' warning from an ensemble search")
 def _():
-    den = FakeDen(sn.Scorer(VAE(), ens, 4), [(1, 2), (3, 1), (2, 2)])
+    den = FakeDen(Scorer(VAE(), ens, 4), [(1, 2), (3, 1), (2, 2)])
     S.RandomSearch(n=3).run(den, 1, max_batch=2)
     assert not [m for m in records if "one image at a time" in m], records
 
 @section("memory: decoded images leave the cache once released")
 def _():
-    sc = sn.Scorer(VAE(), bright, 4)
+    sc = Scorer(VAE(), bright, 4)
     lat = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     first = sc.decode(lat)
     assert torch.equal(sc.decode(lat), first) and len(sc.cache.images) == 3

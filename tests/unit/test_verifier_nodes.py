@@ -19,33 +19,41 @@ make_clip_dir(os.path.join(vdir, "tiny-clip"))
 make_dinov2_dir(os.path.join(vdir, "tiny-dino"))
 
 vn = importlib.import_module("nspack.nodes.verifier_nodes")
+rn = importlib.import_module("nspack.nodes.reports")
 rt = importlib.import_module("nspack.nodes.verifier_runtime")
+
+
+def score_node(*a, **k):  # Score Images as the executor runs it: outputs and UI payload
+    o = rn.NoiseSearchScoreImages.execute(*a, **k)
+    return {"ui": o.ui, "result": o.args}
 import comfy.model_management as mm
 
 # registration and definitions
 assert "verifiers" in folder_paths.folder_names_and_paths
 assert os.path.join(folder_paths.models_dir, "verifiers") in folder_paths.get_folder_paths("verifiers")
-for nid, cls in vn.NODE_CLASS_MAPPINGS.items():
-    assert nid.startswith("NoiseSearch") and nid in vn.NODE_DISPLAY_NAME_MAPPINGS, nid
-    assert cls.CATEGORY == "sampling/noise search/verifiers", nid
-    it = cls.INPUT_TYPES()
-    if nid != "NoiseSearchScoreImages":
-        assert cls.RETURN_TYPES == ("NS_VERIFIER",), nid
-choices = vn.NoiseSearchCLIPScore.INPUT_TYPES()["required"]["model"][0]
+for cls in vn.NODES + [rn.NoiseSearchScoreImages]:
+    s = cls.GET_SCHEMA()
+    assert s.node_id.startswith("NoiseSearch") and s.display_name, s.node_id
+    assert s.category == "sampling/noise search/verifiers", s.node_id
+    if s.node_id != "NoiseSearchScoreImages":
+        assert [o.io_type for o in s.outputs] == ["NS_VERIFIER"], s.node_id
+def _inputs(cls):
+    return {i.id: i for i in cls.GET_SCHEMA().inputs}
+choices = _inputs(vn.NoiseSearchCLIPScore)["model"].options
 assert choices[0] == "openai/clip-vit-large-patch14" and "tiny-clip" in choices, choices
-assert "prompt" in vn.NoiseSearchCLIPScore.INPUT_TYPES()["required"]
-assert "prompt" in vn.NoiseSearchImageReward.INPUT_TYPES()["required"]
+assert not _inputs(vn.NoiseSearchCLIPScore)["prompt"].optional
+assert not _inputs(vn.NoiseSearchImageReward)["prompt"].optional
 
 g = torch.Generator().manual_seed(0)
 imgs = torch.rand(5, 40, 36, 3, generator=g)
 imgs[3, ..., 1] = 1.0; imgs[3, ..., 0] = 0.0; imgs[3, ..., 2] = 0.0  # a green one
 
 # weight-free through the runtime and the ScoreImages node
-green = vn.NoiseSearchColorTarget().build("#00ff00")[0]
+green = vn.NoiseSearchColorTarget.execute("#00ff00")[0]
 assert isinstance(green, rt.BoundVerifier)
 rt.prepare(green)
 s = rt.score_images(green, imgs)
-_o = vn.NoiseSearchScoreImages().run(imgs, green)
+_o = score_node(imgs, green)
 assert _o['ui']['noise_search_scores'][0]['order'] == json.loads(_o['result'][2])['order']
 srt, best, js, bs = _o['result']
 d = json.loads(js)
@@ -54,8 +62,8 @@ assert torch.equal(best[0], imgs[3]) and torch.equal(srt[0], imgs[3]) and srt.sh
 assert d["order"] == sorted(range(5), key=lambda i: -float(s[i]))
 
 # CLIPScore from the models/verifiers combo, loaded through ComfyUI model management
-clip = vn.NoiseSearchCLIPScore().build("tiny-clip", "a photo of a cat")[0]
-assert vn.NoiseSearchCLIPScore().build("tiny-clip", "a photo of a cat")[0].verifier is clip.verifier  # shared
+clip = vn.NoiseSearchCLIPScore.execute("tiny-clip", "a photo of a cat")[0]
+assert vn.NoiseSearchCLIPScore.execute("tiny-clip", "a photo of a cat")[0].verifier is clip.verifier  # shared
 rt.prepare(clip)
 p = clip.verifier.__dict__["_comfy_patcher"]
 assert any(lm.model is p for lm in mm.current_loaded_models), "verifier not in ComfyUI's loaded models"
@@ -67,7 +75,7 @@ ref = clip.verifier.score(imgs, "a photo of a cat")
 assert torch.allclose(cs, ref, atol=1e-5), (cs, ref)
 
 # ensemble: ranks over all images whatever the chunking; members keep their prompts
-ens = vn.NoiseSearchEnsemble().build(green, clip, 1.0, 2.0)[0]
+ens = vn.NoiseSearchEnsemble.execute(green, clip, 1.0, 2.0)[0]
 rt.prepare(ens)
 assert [id(x) for x in rt.patchers_for(ens.verifier)] == [id(p)]  # the member's own patcher, shared
 assert len(mm.current_loaded_models) == n_loaded
@@ -83,26 +91,26 @@ rt.prepare(ens)
 for i in range(5):
     rt.score_images(ens, imgs[i:i + 1])
 assert torch.allclose(rt.rerank_history(ens), e5)  # per-image calls, re-ranked jointly = one call
-out = json.loads(vn.NoiseSearchScoreImages().run(imgs, ens)['result'][2])
+out = json.loads(score_node(imgs, ens)['result'][2])
 assert set(out["members"]) == {"color_target(#00ff00)", "clipscore(tiny-clip)"}, out["members"].keys()
 
 # self-supervised needs mid images
-ss = vn.NoiseSearchSelfSupervised().build("tiny-dino")[0]
+ss = vn.NoiseSearchSelfSupervised.execute("tiny-dino")[0]
 try:
-    vn.NoiseSearchScoreImages().run(imgs, ss)
+    score_node(imgs, ss)
     raise AssertionError("no error")
 except ValueError as e:
     assert "mid_images" in str(e)
-assert torch.allclose(vn.NoiseSearchScoreImages().run(imgs, ss, mid_images=imgs)['result'][3] * torch.ones(1), torch.ones(1), atol=1e-5)
+assert torch.allclose(score_node(imgs, ss, mid_images=imgs)['result'][3] * torch.ones(1), torch.ones(1), atol=1e-5)
 
 # errors name the bad input
 for call, needle in [
-        (lambda: vn.NoiseSearchCLIPScore().build("openai/clip-vit-large-patch14", "p"), "input 'model'"),
-        (lambda: vn.NoiseSearchCLIPScore().build("tiny-clip", "p", model_override="/nope/x"), "input 'model_override'"),
-        (lambda: vn.NoiseSearchColorTarget().build("#12"), "input 'color'"),
-        (lambda: vn.NoiseSearchClassifier().build("CLIP zero-shot", "tiny-clip", "cat", class_names="cat"), "input 'class_names'"),
-        (lambda: vn.NoiseSearchEnsemble().build(green, clip, 0.0, 0.0), "weight_"),
-        (lambda: vn.NoiseSearchScoreImages().run(imgs, "x"), "input 'verifier'")]:
+        (lambda: vn.NoiseSearchCLIPScore.execute("openai/clip-vit-large-patch14", "p"), "input 'model'"),
+        (lambda: vn.NoiseSearchCLIPScore.execute("tiny-clip", "p", model_override="/nope/x"), "input 'model_override'"),
+        (lambda: vn.NoiseSearchColorTarget.execute("#12"), "input 'color'"),
+        (lambda: vn.NoiseSearchClassifier.execute("CLIP zero-shot", "tiny-clip", "cat", class_names="cat"), "input 'class_names'"),
+        (lambda: vn.NoiseSearchEnsemble.execute(green, clip, 0.0, 0.0), "weight_"),
+        (lambda: score_node(imgs, "x"), "input 'verifier'")]:
     try:
         call()
         raise AssertionError(f"no error for {needle}")
@@ -111,11 +119,11 @@ for call, needle in [
     except Exception as e:
         assert needle in str(e), (needle, str(e))
 try:
-    vn.NoiseSearchCLIPScore().build("openai/clip-vit-large-patch14", "p")
+    vn.NoiseSearchCLIPScore.execute("openai/clip-vit-large-patch14", "p")
 except Exception as e:
     m = str(e)
     assert os.path.join(vdir, "openai/clip-vit-large-patch14") in m and "hf download" in m, m
-zs = vn.NoiseSearchClassifier().build("CLIP zero-shot", "tiny-clip", "dog", class_names="cat\ndog\nred car")[0]
+zs = vn.NoiseSearchClassifier.execute("CLIP zero-shot", "tiny-clip", "dog", class_names="cat\ndog\nred car")[0]
 assert rt.score_images(zs, imgs).shape == (5,)
 print("OK")
 '''
