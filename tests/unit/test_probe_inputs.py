@@ -47,6 +47,9 @@ guider.set_conds([[torch.randn(1, 77, 768, generator=g), {}]], [[torch.zeros(1, 
 guider.set_cfg(3.0)
 latent = torch.zeros(1, 4, 8, 8)
 noise = S.seeded_noise([1, 4, 8, 8], 5)
+# runs on the model for the samplers that write into their schedule, and two that do not (the
+# probes above already cover every sampler; running all of them on the model is the slow part)
+RUN = ("uni_pc", "uni_pc_bh2", "euler", "dpmpp_2m")
 for name in names:
     sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "normal", 3).cpu().float()
     keep = sigmas.clone()
@@ -55,6 +58,8 @@ for name in names:
     den.cost(0, last), den.cost(1, last)
     if not torch.equal(sigmas, keep):
         changed.append(("denoiser probe", name, sigmas.tolist()))
+    if name not in RUN:
+        continue
     den.sample(noise, last, [5])
     den.predict_x0(noise, 1)
     if not torch.equal(sigmas, keep) or not torch.equal(den.sigmas, keep):
