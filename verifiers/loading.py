@@ -13,6 +13,9 @@ A *spec* string names the weights. :func:`resolve` turns it into a local path, t
    Face cache when there is no models folder). On by default; off when ``allow_download`` is false,
    ``NOISE_SEARCH_ALLOW_DOWNLOAD=0``, or ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` is set.
 
+A folder that an interrupted snapshot download left unfinished (its marker lists files still
+missing, see :mod:`verifiers.download`) is not found; the download step resumes it.
+
 When nothing matches, :class:`WeightsNotFoundError` names every place looked and says how to get the
 weights (``hf download ...`` or the folder to put a file in).
 
