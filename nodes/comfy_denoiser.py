@@ -54,7 +54,7 @@ class ComfyDenoiser:
                  on_step: Optional[Callable[["ComfyDenoiser", torch.Tensor], None]] = None,
                  max_batch: int = 4):
         self.guider, self.sampler = guider, sampler
-        self.sigmas = sigmas.detach().float().cpu()
+        self.sigmas = sigmas.detach().float().cpu().clone()  # never the node's own SIGMAS tensor
         if self.sigmas.ndim != 1 or len(self.sigmas) < 2:
             raise ValueError("sigmas: need a schedule of at least one step (two sigmas)")
         self.latent_image = latent_image  # [1, C, H, W]: the start latent (empty for txt2img)
@@ -130,7 +130,8 @@ class ComfyDenoiser:
         try:
             # seed: the model's conditioning does not read it (else one row per run, above); the
             # samplers' own step noise is per row (step_noise.with_row_noise)
-            out = self.guider.sample(noise, latent, sampler or step_noise.with_row_noise(self.sampler, seeds), sigmas,
+            # a copy of the schedule: the host's UniPC writes its last sigma (0 -> 0.001) in place
+            out = self.guider.sample(noise, latent, sampler or step_noise.with_row_noise(self.sampler, seeds), sigmas.clone(),
                                      denoise_mask=None, callback=self._callback(x0_at_rel, captured),
                                      disable_pbar=True, seed=int(seeds[0]) if len(seeds) else None)
         finally:

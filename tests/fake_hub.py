@@ -1,7 +1,9 @@
 """A local stand-in for the Hugging Face hub on 127.0.0.1: the routes ``huggingface_hub`` uses to
 list a model repo and fetch its files (``/api/models/<repo>[/revision/<rev>]`` and
 ``/<repo>/resolve/<rev>/<file>``, HEAD and GET). Point ``HF_ENDPOINT`` at :attr:`FakeHub.url`.
-Every request is recorded in :attr:`FakeHub.requests`."""
+Every request is recorded in :attr:`FakeHub.requests`. ``fail``: ``(repo, file)`` pairs the hub
+lists but refuses to serve (HTTP 403 on HEAD and GET: not retried), as a download cut off between
+two files."""
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +17,8 @@ COMMIT = "c0ffee" * 6 + "c0ff"
 
 
 class FakeHub:
-    def __init__(self, repos: Dict[str, Dict[str, bytes]]):
-        self.repos = repos
+    def __init__(self, repos: Dict[str, Dict[str, bytes]], fail=()):
+        self.repos, self.fail = repos, set(fail)
         self.requests = []
         hub = self
 
@@ -40,6 +42,8 @@ class FakeHub:
                                        "siblings": [{"rfilename": f} for f in files]}).encode()
                     return self._send(200, data, {"Content-Type": "application/json"}, body)
                 m = re.match(r"^/([^/]+/[^/]+)/resolve/[^/]+/(.+)$", path)
+                if m and (m.group(1), m.group(2)) in hub.fail:
+                    return self._send(403, b'{"error": "refused"}', {"Content-Type": "application/json"}, body)
                 if m and m.group(1) in hub.repos and m.group(2) in hub.repos[m.group(1)]:
                     data = hub.repos[m.group(1)][m.group(2)]
                     etag = '"' + hashlib.sha256(data).hexdigest() + '"'

@@ -77,7 +77,16 @@ def seed_init(module: torch.nn.Module, seed: int, std: float = 0.3) -> torch.nn.
 def make_clip_tokenizer(path: str):
     from transformers import CLIPTokenizer
     vocab, merges = clip_vocab()
-    tok = CLIPTokenizer(vocab=vocab, merges=[tuple(m.split(" ")) for m in merges])
+    try:
+        tok = CLIPTokenizer(vocab=vocab, merges=[tuple(m.split(" ")) for m in merges])
+    except TypeError:  # transformers 4.x: the tokenizer reads vocab.json and merges.txt files
+        os.makedirs(path, exist_ok=True)
+        vf, mf = os.path.join(path, "vocab.json"), os.path.join(path, "merges.txt")
+        with open(vf, "w") as f:
+            json.dump(vocab, f)
+        with open(mf, "w") as f:
+            f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+        tok = CLIPTokenizer(vocab_file=vf, merges_file=mf)
     tok.model_max_length = 16
     tok.save_pretrained(path)
     return tok
@@ -130,7 +139,10 @@ def make_bert_tokenizer_dir(path: str):
     words = list(dict.fromkeys(words))
     with open(os.path.join(path, "vocab.txt"), "w") as f:
         f.write("\n".join(words) + "\n")
-    tok = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+    try:
+        tok = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+    except TypeError:  # transformers 4.x: the tokenizer reads a vocab.txt file
+        tok = BertTokenizer(vocab_file=os.path.join(path, "vocab.txt"))
     tok.save_pretrained(path)
     with open(os.path.join(path, "vocab.txt"), "w") as f:  # keep a plain vocab.txt as bert-base-uncased has
         f.write("\n".join(words) + "\n")

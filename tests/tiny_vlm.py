@@ -49,7 +49,10 @@ def make_tokenizer(path: str):
         pre_tokenizers.Split(pattern=__import__("tokenizers").Regex(r"\p{N}| ?[^\s\p{N}]+|\s+"), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tk.decoder = decoders.ByteLevel()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+    import transformers
+    # transformers 4.x: the Qwen2-VL processor accepts only its own tokenizer classes
+    cls = PreTrainedTokenizerFast if int(transformers.__version__.split(".")[0]) >= 5 else transformers.Qwen2TokenizerFast
+    tok = cls(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                   additional_special_tokens=SPECIALS[1:])
     tok.add_special_tokens({"additional_special_tokens": SPECIALS[1:]})
     tok.chat_template = CHAT_TEMPLATE
@@ -76,9 +79,18 @@ def make_vlm_dir(path: str, seed: int = 0, arch: str = "qwen2_vl") -> str:
     else:
         from transformers import Qwen2VLConfig as Config, Qwen2VLForConditionalGeneration as Model
         vision.update(embed_dim=32, mlp_ratio=2)
-    cfg = Config(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
-                 video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
-                 vision_end_token_id=ids["<|vision_end|>"])
+    import inspect
+    if "text_config" not in inspect.signature(Config.__init__).parameters:
+        # transformers before the text_config split (4.50/4.51): the text fields at the top level,
+        # the rope settings as rope_scaling / rope_theta
+        rope = text.pop("rope_parameters")
+        text.update(rope_theta=rope["rope_theta"], rope_scaling={"type": "mrope", "mrope_section": rope["mrope_section"]})
+        cfg = Config(vision_config=vision, image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                     vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"], **text)
+    else:
+        cfg = Config(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+                     video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                     vision_end_token_id=ids["<|vision_end|>"])
     torch.manual_seed(seed)
     model = seed_init(Model(cfg), seed, std=0.2).eval()
     model.save_pretrained(path)

@@ -7,12 +7,21 @@ files; ``*.bin``/``*.pt`` only when the repo has no safetensors), never code.
 
 :func:`settings` lets the caller (the node layer) switch downloads off or on and receive progress
 ``(description, bytes_done, bytes_total)`` for a progress bar, without threading arguments through
-every loader. Never imports ComfyUI.
+every loader. With huggingface_hub >= 1.1 (``hf_hub_download(tqdm_class=...)``) the bar follows the
+bytes of each file; with older releases it moves file by file (each file's bar jumps to its size).
+
+A snapshot download first writes :data:`MARKER` into its folder, listing the files it will fetch,
+and removes it once all are there. A folder whose marker lists a file that is missing is an
+unfinished download (interrupted between files): :func:`unfinished` says so, the loader does not
+count it as found, and the next download resumes it (files already complete are kept).
+Never imports ComfyUI.
 """
 from __future__ import annotations
 
 import contextlib
 import fnmatch
+import inspect
+import json
 import logging
 import os
 from typing import Callable, List, Optional, Sequence
@@ -22,6 +31,8 @@ log = logging.getLogger("noise_search.verifiers")
 WEIGHT_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken")
 FALLBACK_WEIGHTS = ("*.bin", "*.pt", "*.pth")
 Progress = Callable[[str, int, Optional[int]], None]
+#: written into a snapshot folder before its files are fetched, removed when all are there
+MARKER = ".noise-search-download.json"
 
 _SETTINGS = {"allow": None, "progress": None}
 
@@ -70,6 +81,39 @@ def _bar_class(callback: Progress, desc: str):
     return Bar
 
 
+def _takes_tqdm_class(fn) -> bool:
+    """huggingface_hub >= 1.1 takes ``tqdm_class`` (older releases reject the keyword)."""
+    try:
+        return "tqdm_class" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a C function or an odd wrapper
+        return False
+
+
+def unfinished(folder: str, files_in: Optional[str] = None) -> Optional[List[str]]:
+    """The files an interrupted snapshot download into ``folder`` still lacks (None: not one).
+    ``files_in``: where the files are when not beside the marker (the HF cache keeps the marker in
+    the repo's folder and the files in its snapshot folder)."""
+    path = os.path.join(folder, MARKER)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            files = list(json.load(f)["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return [MARKER]  # a marker cut short: the download never got past its start
+    missing = [f for f in files if not os.path.isfile(os.path.join(files_in or folder, f))]
+    return missing or None
+
+
+def _write_marker(folder: str, repo: str, files: Sequence[str]):
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, MARKER + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"repo": repo, "files": list(files),
+                   "note": "noise search: an unfinished download; it resumes on the next use"}, f)
+    os.replace(tmp, os.path.join(folder, MARKER))
+
+
 def _first_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
@@ -90,14 +134,36 @@ def download(repo: str, filename: Optional[str], target: Optional[str], looked: 
         if not files:
             raise FileNotFoundError("the repo lists no weights or config files")
         where = {"local_dir": target} if target else {"cache_dir": hf_cache_dir()}
+        # the marker of a snapshot: in its folder, or (HF cache) in the repo's cache folder
+        marked = None if filename else (target or cache_repo_folder(repo))
+        if marked:
+            _write_marker(marked, repo, files)
+        byte_bars = _takes_tqdm_class(hh.hf_hub_download)
         path = None
         for i, f in enumerate(files):
             log.info("noise search: downloading %s/%s (%d/%d) to %s", repo, f, i + 1, len(files), target or "the HF cache")
-            bar = _bar_class(progress, f"{repo}/{f}") if progress else None
-            path = hh.hf_hub_download(repo, f, endpoint=endpoint, tqdm_class=bar, **where)
+            desc = f"{repo}/{f}"
+            if progress and byte_bars:
+                path = hh.hf_hub_download(repo, f, endpoint=endpoint, tqdm_class=_bar_class(progress, desc), **where)
+                continue
+            if progress:  # an older huggingface_hub: the bar moves file by file
+                progress(desc, 0, None)
+            path = hh.hf_hub_download(repo, f, endpoint=endpoint, **where)
+            if progress:
+                size = os.path.getsize(path)
+                progress(desc, size, size)
     except Exception as e:  # noqa: BLE001 - reported in the not-found message
         looked[-1] += f" [failed: {type(e).__name__}: {_first_line(e)}]"
         return None
     if filename:
         return path
-    return target or os.path.dirname(path)
+    folder = target or os.path.dirname(path)
+    if unfinished(marked, folder) is None:  # every listed file is there: a finished download
+        os.remove(os.path.join(marked, MARKER))
+    return folder
+
+
+def cache_repo_folder(repo: str) -> str:
+    """The HF cache's folder of ``repo`` (``models--org--name``), read from the environment now."""
+    from .loading import hf_cache_dir
+    return os.path.join(hf_cache_dir(), "models--" + repo.replace("/", "--"))

@@ -13,6 +13,9 @@ A *spec* string names the weights. :func:`resolve` turns it into a local path, t
    Face cache when there is no models folder). On by default; off when ``allow_download`` is false,
    ``NOISE_SEARCH_ALLOW_DOWNLOAD=0``, or ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` is set.
 
+A folder that an interrupted snapshot download left unfinished (its marker lists files still
+missing, see :mod:`verifiers.download`) is not found; the download step resumes it.
+
 When nothing matches, :class:`WeightsNotFoundError` names every place looked and says how to get the
 weights (``hf download ...`` or the folder to put a file in).
 
@@ -89,6 +92,11 @@ def _hub_lookup(repo: str, filename: Optional[str], required: Sequence[str], loo
         path = hh.snapshot_download(repo, cache_dir=cache, local_files_only=True)
     except Exception:  # not cached (LocalEntryNotFoundError & co)
         return None
+    from .download import cache_repo_folder, unfinished
+    missing = unfinished(cache_repo_folder(repo), path) if path else None
+    if missing:
+        looked[-1] += f" [an unfinished download: {_lacks(missing)}]"
+        return None
     if path and all(os.path.exists(os.path.join(path, r)) for r in required):
         return path
     if path:
@@ -114,9 +122,11 @@ def resolve(spec: str, search_dirs: Iterable[str] = (), *, what: str = "verifier
     repo, filename = (hub[0], hub[1] or default_filename) if hub else (None, None)
     looked: List[str] = []
 
+    from .download import unfinished
+
     def ok(path: str) -> bool:
         if os.path.isdir(path):
-            return all(os.path.exists(os.path.join(path, r)) for r in required)
+            return unfinished(path) is None and all(os.path.exists(os.path.join(path, r)) for r in required)
         return os.path.isfile(path)
 
     def try_path(label: str, path: str) -> Optional[str]:
@@ -124,7 +134,9 @@ def resolve(spec: str, search_dirs: Iterable[str] = (), *, what: str = "verifier
         if os.path.exists(path):
             if ok(path):
                 return os.path.abspath(path)
-            looked[-1] += f" [exists but lacks {', '.join(required)}]"
+            missing = unfinished(path) if os.path.isdir(path) else None
+            looked[-1] += (f" [an unfinished download: {_lacks(missing)}]" if missing
+                           else f" [exists but lacks {', '.join(required)}]")
         return None
 
     p = os.path.expanduser(spec)
@@ -155,6 +167,11 @@ def resolve(spec: str, search_dirs: Iterable[str] = (), *, what: str = "verifier
             if got and ok(got):
                 return got
     raise WeightsNotFoundError(_not_found_message(spec, what, looked, dirs, repo, filename, how_to_get, allow_download), looked)
+
+
+def _lacks(missing: Sequence[str]) -> str:
+    return "lacks " + ", ".join(list(missing)[:5]) + (" ..." if len(missing) > 5 else "") + \
+        " (it resumes when downloads are on)"
 
 
 def local_name(repo: str) -> str:

@@ -21,7 +21,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @dataclass
 class Preprocess:
     """Resize (shortest side to ``resize``, or to exactly ``resize_hw``), centre-crop to ``crop``,
-    normalise with ``mean``/``std``. ``mode``: 'bicubic' | 'bilinear' (antialiased when shrinking)."""
+    normalise with ``mean``/``std``. ``mode``: 'bicubic' | 'bilinear' (antialiased when shrinking).
+
+    ``longest=True``: the *longest* side goes to ``resize`` (the other by the same factor, rounded)
+    and the rest of ``crop`` is padded black, centred (left/top get the smaller half), before
+    normalisation: the whole image is seen, as with OpenCLIP's ``resize_mode='longest'`` (its older
+    ``ResizeMaxSize``), which HPSv2's scorer uses."""
 
     crop: Tuple[int, int] = (224, 224)
     resize: Optional[int] = 224
@@ -30,6 +35,7 @@ class Preprocess:
     std: Sequence[float] = CLIP_STD
     mode: str = "bicubic"
     rescale: bool = True  # False: skip normalisation to mean/std entirely (do_normalize False)
+    longest: bool = False
 
     def __call__(self, images: torch.Tensor, device=None, dtype=torch.float32) -> torch.Tensor:
         x = images.to(device=device if device is not None else images.device, dtype=torch.float32)
@@ -37,6 +43,9 @@ class Preprocess:
         h, w = x.shape[-2:]
         if self.resize_hw is not None:
             size = tuple(int(v) for v in self.resize_hw)
+        elif self.resize is not None and self.longest:
+            scale = int(self.resize) / max(h, w)
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
         elif self.resize is not None:
             s = int(self.resize)
             if h <= w:

@@ -103,7 +103,8 @@ class HPSv2(CLIPScore):
         size = model.visual.image_size
         size = size[0] if isinstance(size, (tuple, list)) else int(size)
         from .clip import _OpenCLIPAdapter, _OpenCLIPTokenizer
-        pre = Preprocess(crop=(size, size), resize=size, mean=CLIP_MEAN, std=CLIP_STD)
+        # HPSv2's scorer sees the whole image: longest side to the input size, the rest padded black
+        pre = Preprocess(crop=(size, size), resize=size, mean=CLIP_MEAN, std=CLIP_STD, longest=True)
         return cls(_OpenCLIPAdapter(model), _OpenCLIPTokenizer(tok), pre, weight=1.0, clamp=False,
                    name=kw.pop("name", "hpsv2.1"), backend="open_clip", **kw)
 

@@ -92,3 +92,58 @@ def test_pick_files_fetches_configs_and_one_weight_format():
     assert pick_files(names) == ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"]
     assert pick_files(["config.json", "pytorch_model.bin"]) == ["config.json", "pytorch_model.bin"]
     assert pick_files(names, ("*.json", "*.txt")) == ["config.json", "tokenizer.json", "vocab.txt"]  # tokenizers only
+
+
+def test_download_interrupted_between_files_is_not_found_and_resumes(tmp_path, monkeypatch, hub_files):
+    """A snapshot cut off after its first files (config.json there, the weights not) never counts
+    as found: with downloads off it is reported as unfinished; with them on it resumes, keeping the
+    files already there, and then loads and scores like an uninterrupted download."""
+    repo = "openai/clip-vit-large-patch14"
+    files = hub_files[repo]
+    assert list(files).index("config.json") < list(files).index("model.safetensors")  # fetched in this order
+    with FakeHub(hub_files, fail={(repo, "model.safetensors")}) as hub:
+        out, vdir = run(tmp_path, monkeypatch, hub.url)
+    local = vdir / "clip-vit-large-patch14"
+    assert "failed" in out["error"] and (local / "config.json").is_file() and not (local / "model.safetensors").exists()
+    # downloads off: not found (never a load error), and the message says the folder is unfinished
+    with FakeHub(hub_files) as hub:
+        off, _ = run(tmp_path, monkeypatch, hub.url, allow=False)
+    assert hub.requests == [] and "unfinished download" in off["error"] and "model.safetensors" in off["error"], off
+    # downloads on: resumes; the finished folder then counts as found with nothing asked of the hub
+    with FakeHub(hub_files) as hub:
+        again, _ = run(tmp_path, monkeypatch, hub.url)
+    assert "error" not in again, again.get("error")
+    gets = [p for m, p in hub.requests if m == "GET"]
+    assert any(p.endswith("/model.safetensors") for p in gets)
+    assert not any(p.endswith("/config.json") for p in gets), gets  # kept, not fetched again
+    assert not (local / download.MARKER).exists()
+    clean_home = tmp_path / "clean"
+    clean_home.mkdir()
+    with FakeHub(hub_files) as hub:
+        clean, _ = run(clean_home, monkeypatch, hub.url)
+    assert again["score"] == clean["score"]
+    with FakeHub(hub_files) as hub:
+        third, _ = run(tmp_path, monkeypatch, hub.url)
+    assert hub.requests == [] and third["score"] == clean["score"]
+
+
+def test_interrupted_download_into_the_hf_cache_resumes(tmp_path, monkeypatch, hub_files):
+    """The same without a models folder: the snapshot lands in the Hugging Face cache."""
+    import huggingface_hub.constants as hc
+    repo = "openai/clip-vit-large-patch14"
+    for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE", "NOISE_SEARCH_ALLOW_DOWNLOAD"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    with FakeHub(hub_files, fail={(repo, "model.safetensors")}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(WeightsNotFoundError):
+            resolve(repo, [], required=("config.json",))
+    with FakeHub(hub_files) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(WeightsNotFoundError) as ei:
+            resolve(repo, [], required=("config.json",), allow_download=False)
+        assert "unfinished download" in str(ei.value)
+        path = resolve(repo, [], required=("config.json",))
+    assert os.path.isfile(os.path.join(path, "model.safetensors"))
+    assert resolve(repo, [], required=("config.json",), allow_download=False) == path

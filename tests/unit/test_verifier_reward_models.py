@@ -78,3 +78,60 @@ def test_hps_folder_and_module_prefix(tmp_path, images):
     a = HPSv2.from_checkpoint(str(d), arch=TINY_HPS_ARCH).score(images, PROMPTS[0])
     b = HPSv2.from_checkpoint(make_hps_file(str(tmp_path / "b"), seed=1), arch=TINY_HPS_ARCH).score(images, PROMPTS[0])
     assert torch.equal(a, b)
+
+
+def _official_hps_reference(img: torch.Tensor, size: int) -> torch.Tensor:
+    """HPSv2's official image transform written independently with PIL: the longest side resized
+    (bicubic) to ``size``, the image pasted centred on a black ``size`` x ``size`` canvas (the left
+    and top pads get the smaller half), then CLIP's normalisation."""
+    import numpy as np
+    from PIL import Image
+    from verifiers.preprocess import CLIP_MEAN, CLIP_STD
+    pil = Image.fromarray((img.numpy() * 255).round().astype(np.uint8))
+    w, h = pil.size
+    nh, nw = round(h * size / max(h, w)), round(w * size / max(h, w))
+    canvas = Image.new("RGB", (size, size), (0, 0, 0))
+    canvas.paste(pil.resize((nw, nh), Image.BICUBIC), ((size - nw) // 2, (size - nh) // 2))
+    x = torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255
+    return (x - torch.tensor(CLIP_MEAN).view(3, 1, 1)) / torch.tensor(CLIP_STD).view(3, 1, 1)
+
+
+def _open_clip_reference(img: torch.Tensor, size: int):
+    """OpenCLIP's own evaluation transform with the longest side fitted (None if this version has none)."""
+    import inspect
+
+    import numpy as np
+    import open_clip
+    from PIL import Image
+    params = inspect.signature(open_clip.image_transform).parameters
+    if "resize_mode" in params:
+        t = open_clip.image_transform(size, is_train=False, resize_mode="longest", fill_color=0)
+    elif "resize_longest_max" in params:
+        t = open_clip.image_transform(size, is_train=False, resize_longest_max=True, fill_color=0)
+    else:
+        return None
+    return t(Image.fromarray((img.numpy() * 255).round().astype(np.uint8)))
+
+
+@pytest.mark.parametrize("hw", [(76, 52), (40, 76), (32, 32)])
+def test_hps_preprocessing_is_the_official_longest_side_fit(tmp_path, hw):
+    """HPSv2's scorer fits the longest side and pads black (OpenCLIP's ResizeMaxSize, chosen by its
+    light_augmentation): a portrait or landscape image is seen whole, never centre-cropped."""
+    pytest.importorskip("open_clip")
+    v = HPSv2.from_checkpoint(make_hps_file(str(tmp_path / "hps")), arch=TINY_HPS_ARCH)
+    size = v.input_size[0]
+    g = torch.Generator().manual_seed(hw[0])
+    img = (torch.rand(*hw, 3, generator=g) * 255).round() / 255  # exact in 8 bits, as PIL holds it
+    got = v.preprocess(img[None])[0]
+    assert got.shape == (3, size, size)
+    for name, ref in (("PIL", _official_hps_reference(img, size)), ("open_clip", _open_clip_reference(img, size))):
+        if ref is None:
+            continue
+        # PIL resizes in 8 bits: within a few levels of 255 (normalised by std ~0.27; measured max 0.014); a centre crop
+        # or a different pad differs by whole image widths of content
+        err = (got - ref).abs()
+        assert float(err.mean()) < 0.01 and float(err.max()) < 0.05, (name, hw, float(err.mean()), float(err.max()))
+    if hw[0] != hw[1]:  # the pad bands are black (0 before normalisation), the image keeps its aspect
+        black = (torch.zeros(3) - torch.tensor(v.preprocess.mean)) / torch.tensor(v.preprocess.std)
+        edge = got[:, :, 0] if hw[0] > hw[1] else got[:, 0, :]
+        torch.testing.assert_close(edge, black[:, None].expand_as(edge))

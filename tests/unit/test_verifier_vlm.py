@@ -130,8 +130,10 @@ def test_cost_counts_every_question(vlm_dir):
     one = judge(vlm_dir, "overall").flops_per_image(24, 32)
     five = judge(vlm_dir, "mean").flops_per_image(24, 32)
     axes = sum(judge(vlm_dir, a).flops_per_image(24, 32) for a in AXES)
-    # five rubric questions per image, one row each (rows are left-padded to the longest question)
-    assert one > 0 and axes <= five < 1.05 * axes
+    # five rubric questions per image, one row each: at least the five alone, well under twice them
+    # (rows are left-padded to the longest question; the padded batch costs 12.7% more than the
+    # five alone on transformers 4.50, less on 5.x)
+    assert one > 0 and axes <= five < 1.25 * axes
 
 
 def test_half_precision_backbone_scores_through_an_fp32_head(vlm_dir, images):
