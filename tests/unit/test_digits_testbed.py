@@ -4,12 +4,10 @@ random search with the conditioned-class logit raises that logit and the held-ou
 import pytest
 import torch
 
-pytest.importorskip("sklearn", reason="scikit-learn is in requirements-dev.txt")
-
-from digits_testbed import Bed, train  # noqa: E402
-from digits_testbed.bed import REDUCED  # noqa: E402
-from search import RandomSearch  # noqa: E402
-from search.protocol import Denoiser  # noqa: E402
+from digits_testbed import Bed, train  # needs scikit-learn (requirements-dev.txt)
+from digits_testbed.bed import REDUCED
+from search import RandomSearch
+from search.protocol import Denoiser
 
 
 @pytest.fixture(scope="module")
