@@ -160,11 +160,11 @@ class Runner:
             for run in runs:
                 self.random_prefix(model, "self_supervised", run, self.cfg["random_max"])
 
-    def strategies_part(self):
+    def strategies_part(self, mults=None, verifiers=VERIFIERS, algs=STRATEGIES):
         """Zero-order, paths and particles; most informative points first (a cut-off run keeps them)."""
-        for mult in self.cfg["mults"]:
-            for verifier in VERIFIERS:
-                for alg in STRATEGIES:
+        for mult in mults or self.cfg["mults"]:
+            for verifier in verifiers:
+                for alg in algs:
                     if mult == 2 and alg != "zero_order":
                         continue  # paths and particles fall back to best-of-2 (= random x2) at 2x
                     for run in range(self.cfg["seeds"]):
@@ -277,6 +277,9 @@ def plot(path: Path, data: Dict, flops: Dict[str, int]):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", choices=("random", "strategies", "all"), default=None)
+    ap.add_argument("--mults", type=int, nargs="*", help="strategies part: these multiples only")
+    ap.add_argument("--verifiers", nargs="*", default=list(VERIFIERS), help="strategies part: these verifiers only")
+    ap.add_argument("--algs", nargs="*", default=list(STRATEGIES), help="strategies part: these strategies, in order")
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--out", default=None)
@@ -290,7 +293,7 @@ def main():
     if part in ("random", "all"):
         runner.random_part()
     if part in ("strategies", "all"):
-        runner.strategies_part()
+        runner.strategies_part(a.mults, a.verifiers, a.algs)
     if part:
         print(f"part {part}: {time.perf_counter() - t0:.0f} s wall", flush=True)
     if a.report or a.smoke or part == "all":
