@@ -215,7 +215,8 @@ def report(out: Path, flops: Dict[str, int]) -> Dict:
         for x, p in sorted(data[series].items(), key=lambda kv: kv[1]["nfe"]["mean"]):
             rows.append([series, x, p["runs"], f"{p['nfe']['mean']:.0f}"]
                         + [f"{p[m]['mean']:.3f}±{p[m]['sem']:.3f}" for m in METRICS[:-1]])
-    print(print_table(["series", "x", "runs", "nfe"] + list(METRICS[:-1]), rows))
+    table = print_table(["series", "x", "runs", "nfe"] + list(METRICS[:-1]), rows)
+    (out / "digits_table.txt").write_text(table + "\n")
     plot(out / "digits.png", data, flops)
     return data
 
