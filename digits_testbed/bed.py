@@ -45,7 +45,7 @@ class Bed:
         return cls({k: denoiser_net(s, snap) for k, (s, snap) in models.items()}, classifier_net(sc), eval_clf,
                    Metrics(eval_clf))
 
-    def denoiser(self, model: str = "large", y=0, steps: int = 10, verifier: str = "logit",
+    def denoiser(self, model: str = "large", y=0, steps: int = 8, verifier: str = "logit",
                  mid_sigma: float = 0.4) -> DigitsDenoiser:
         """A :class:`search.protocol.Denoiser` for class ``y`` (an int, or one label per row for
         plain sampling), EDM Heun with ``steps`` steps (2 * steps - 1 NFE a sample)."""
