@@ -89,13 +89,31 @@ class _TooMany(Exception):
     pass
 
 
+class _PatchedModel:
+    """The model as ``patcher`` presents it before it loads: its ``model_sampling`` is the patcher's own
+    (``get_model_object``: its object patch, e.g. ModelSamplingSD3's, or the original), not whatever
+    another patcher of the same model left on the shared object when it last loaded (a flow clone's
+    sampling on an EPS model until this patcher loads); the rest is the model itself."""
+
+    def __init__(self, patcher):
+        self._patcher = patcher
+
+    @property
+    def model_sampling(self):
+        get = getattr(self._patcher, "get_model_object", None)
+        return get("model_sampling") if get is not None else self._patcher.model.model_sampling
+
+    def __getattr__(self, name):
+        return getattr(self._patcher.model, name)
+
+
 class _StandIn:
     """The model a sampler function sees, minus the model: counts calls, returns ``denoised`` from
     ``fill`` and runs the post-CFG functions (CFG++ samplers read the uncond prediction there)."""
 
     def __init__(self, patcher, fill: Callable[[torch.Tensor], torch.Tensor], limit: Optional[int] = None):
         self.calls, self.fill, self.limit = 0, fill, limit
-        self.inner_model = SimpleNamespace(inner_model=patcher.model, model_patcher=patcher)
+        self.inner_model = SimpleNamespace(inner_model=_PatchedModel(patcher), model_patcher=patcher)
 
     def __call__(self, x, sigma, model_options=None, **kwargs):
         self.calls += 1

@@ -106,6 +106,23 @@ assert not S.probe_draws_noise(comfy.samplers.sampler_object("euler_ancestral"),
 # a custom sampler with eta = 0 (SamplerEulerAncestral / SamplerDPMPP_SDE nodes) adds no noise
 assert not S.probe_draws_noise(comfy.samplers.ksampler("euler_ancestral", {"eta": 0.0}), patcher, sig, (4, 8, 8))
 assert not S.probe_draws_noise(comfy.samplers.ksampler("dpmpp_sde", {"eta": 0.0}), patcher, sig, (4, 8, 8))
+# the probes see the model as the patcher presents it (get_model_object), not as the last patcher that
+# loaded it left it: after a flow clone (a ModelSamplingSD3-like object patch) ran, the shared model
+# object holds the flow model_sampling until this patcher loads; an EPS search probed then (before its
+# own load) must still probe EPS (seen: euler_ancestral's segments probed as adding no noise)
+import comfy.model_patcher, comfy.model_sampling as cms
+class _Eps(cms.ModelSamplingDiscrete, cms.EPS):
+    pass
+class _Flow(cms.ModelSamplingDiscreteFlow, cms.CONST):
+    pass
+net = torch.nn.Module(); net.model_sampling = _Eps()
+eps_patcher = comfy.model_patcher.ModelPatcher(net, torch.device("cpu"), torch.device("cpu"))
+flow_patcher = eps_patcher.clone(); flow_patcher.add_object_patch("model_sampling", _Flow())
+flow_patcher.patch_model()  # the flow run loaded it: the shared model now holds the flow model_sampling
+eps_sig = comfy.samplers.calculate_sigmas(eps_patcher.get_model_object("model_sampling"), "normal", 20).float()
+for a, b in [(0, 5), (5, 10), (10, 15), (15, 20)]:
+    assert S.probe_draws_noise(comfy.samplers.sampler_object("euler_ancestral"), eps_patcher, eps_sig[a:b + 1],
+                               (4, 8, 8)), (a, b)
 print("OK")
 '''
 
