@@ -333,6 +333,9 @@ def default_inputs(node_info: Dict[str, Any]) -> Dict[str, Any]:
         opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
         if isinstance(kind, list):
             out[name] = opts.get("default", kind[0] if kind else None)
+        elif kind == "COMBO":  # V3 nodes list a combo's options in its spec
+            choices = opts.get("options") or [None]
+            out[name] = opts.get("default", choices[0])
         elif kind in ("INT", "FLOAT", "STRING", "BOOLEAN"):
             if "default" in opts:
                 out[name] = opts["default"]
