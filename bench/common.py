@@ -111,3 +111,25 @@ def plot_panels(path: Path, panels: List[Dict], title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def run_cli(argv, name: str, doc: str, run, smoke, full, report) -> Dict:
+    """The command line of an in-process bench: ``--smoke`` (``smoke`` settings, else ``full``) and
+    ``--out``; ``run(settings)`` measures, ``report(data, folder)`` prints (and plots); the JSON goes to
+    ``folder/NAME.json`` with the mode and the elapsed seconds."""
+    import argparse
+    import time
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    setup_torch()
+    t0 = time.time()
+    data = run(smoke if args.smoke else full)
+    data["mode"] = "smoke" if args.smoke else "full"
+    data["elapsed_s"] = round(time.time() - t0, 2)
+    folder = out_dir(args.out)
+    report(data, folder)
+    write_json(folder / f"{name}.json", data)
+    print(f"\n[{name}] wrote {folder / (name + '.json')} in {data['elapsed_s']} s")
+    return data

@@ -17,14 +17,12 @@ sample ± standard error over seeds for both, and the paired difference (particl
 """
 from __future__ import annotations
 
-import argparse
-import time
 from typing import Callable, Dict, List, Optional
 
 try:
-    from bench.common import out_dir, plot_panels, print_table, setup_torch, stats, write_json
+    from bench.common import plot_panels, print_table, run_cli, stats
 except ImportError:  # run as a script
-    from common import out_dir, plot_panels, print_table, setup_torch, stats, write_json  # type: ignore
+    from common import plot_panels, print_table, run_cli, stats  # type: ignore
 
 from search import ParticleSearch, RandomSearch  # noqa: E402
 from tests.analytic import AnalyticDenoiser, uneven_mixture  # noqa: E402
@@ -115,20 +113,7 @@ def report(data: Dict, folder) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    setup_torch()
-    t0 = time.time()
-    data = run(SMOKE if args.smoke else FULL)
-    data["mode"] = "smoke" if args.smoke else "full"
-    data["elapsed_s"] = round(time.time() - t0, 2)
-    folder = out_dir(args.out)
-    report(data, folder)
-    write_json(folder / "particles_travel.json", data)
-    print(f"\n[particles_travel] wrote {folder / 'particles_travel.json'} and .png in {data['elapsed_s']} s")
-    return data
+    return run_cli(argv, "particles_travel", __doc__, run, SMOKE, FULL, report)
 
 
 if __name__ == "__main__":

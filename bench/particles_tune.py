@@ -11,15 +11,13 @@ they were not chosen on. Writes bench/out/particles_tune.json and prints the tab
 """
 from __future__ import annotations
 
-import argparse
 import itertools
-import time
 from typing import Dict, List, Optional
 
 try:
-    from bench.common import out_dir, print_table, setup_torch, stats, write_json
+    from bench.common import print_table, run_cli, stats
 except ImportError:  # run as a script
-    from common import out_dir, print_table, setup_torch, stats, write_json  # type: ignore
+    from common import print_table, run_cli, stats  # type: ignore
 
 from search import ParticleSearch, RandomSearch  # noqa: E402
 
@@ -82,20 +80,7 @@ def report(data: Dict) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    setup_torch()
-    t0 = time.time()
-    data = run(SMOKE if args.smoke else FULL)
-    data["mode"] = "smoke" if args.smoke else "full"
-    data["elapsed_s"] = round(time.time() - t0, 2)
-    folder = out_dir(args.out)
-    report(data)
-    write_json(folder / "particles_tune.json", data)
-    print(f"[particles_tune] wrote {folder / 'particles_tune.json'} in {data['elapsed_s']} s")
-    return data
+    return run_cli(argv, "particles_tune", __doc__, run, SMOKE, FULL, lambda data, folder: report(data))
 
 
 if __name__ == "__main__":
